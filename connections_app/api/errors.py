@@ -1,0 +1,97 @@
+"""Every API error is ``{"error": {"code", "message", "fields"?}}`` with the contract's codes."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions
+from rest_framework.response import Response
+
+from ..crypto import EncryptionKeyUnavailable
+from ..errors import ConnectionsError, KeyUnavailable, ServiceUnavailable
+
+logger = logging.getLogger(__name__)
+
+DRF_CODES = [
+    (exceptions.NotAuthenticated, "not_authenticated", 401),
+    (exceptions.AuthenticationFailed, "not_authenticated", 401),
+    (exceptions.PermissionDenied, "permission_denied", 403),
+    (exceptions.NotFound, "not_found", 404),
+    (exceptions.MethodNotAllowed, "method_not_allowed", 405),
+    (exceptions.NotAcceptable, "not_acceptable", 406),
+    (exceptions.UnsupportedMediaType, "validation_error", 415),
+    (exceptions.Throttled, "throttled", 429),
+    (exceptions.ParseError, "validation_error", 400),
+    (exceptions.ValidationError, "validation_error", 400),
+]
+
+
+def error_body(code: str, message: str, fields: dict | None = None) -> dict:
+    error = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    return {"error": error}
+
+
+def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            out.update(_flatten(value, name))
+    elif isinstance(detail, list):
+        if all(not isinstance(item, (dict, list)) for item in detail):
+            out[prefix or "non_field_errors"] = [str(item) for item in detail]
+        else:
+            for index, item in enumerate(detail):
+                out.update(_flatten(item, f"{prefix}[{index}]"))
+    else:
+        out[prefix or "non_field_errors"] = [str(detail)]
+    return out
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, EncryptionKeyUnavailable):
+        exc = KeyUnavailable()
+    elif isinstance(exc, (OperationalError, InterfaceError)):
+        logger.warning("database unavailable: %s", type(exc).__name__)
+        exc = ServiceUnavailable("The database is unavailable; retry later.")
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    if isinstance(exc, ConnectionsError):
+        response = Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
+        for key, value in exc.headers.items():
+            response[key] = value
+        return response
+    for kind, code, status in DRF_CODES:
+        if isinstance(exc, kind):
+            if isinstance(exc, exceptions.ValidationError):
+                fields = _flatten(exc.detail)
+                message = "The input is not valid."
+            else:
+                fields = None
+                message = str(exc.detail) if hasattr(exc, "detail") else str(exc)
+            response = Response(error_body(code, message, fields), status=status)
+            if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+                response["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+            if status == 401:
+                response["WWW-Authenticate"] = "Token"
+            return response
+    if isinstance(exc, DatabaseError):
+        logger.exception("database error")
+        return Response(error_body("service_unavailable", "The database could not complete the request."), status=503)
+    return None
+
+
+def json_not_found(request, exception=None):
+    return JsonResponse(error_body("not_found", "Not found."), status=404)
+
+
+def json_server_error(request):
+    return JsonResponse(error_body("server_error", "The server failed to complete the request."), status=500)

@@ -1,0 +1,272 @@
+"""Serializers: input and output apart. Output never carries a secret; input secrets are
+write-only. Input serializers check shape; the business functions check meaning."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from services_catalog.schema import AUTH_TYPES, PARAM_TYPES, ServiceDefinition
+
+from .. import selectors, snippets
+from ..models import Connection, ConnectionStatus, Event, InvocationLog, ServiceClient
+
+
+# -- services ------------------------------------------------------------------------------
+class ParameterSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    display_name = serializers.CharField()
+
+
+class ScopeSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    display_name = serializers.CharField()
+
+
+class OAuth2OutSerializer(serializers.Serializer):
+    grant_type = serializers.CharField()
+    client_id = serializers.CharField(allow_null=True)
+    has_client_secret = serializers.BooleanField()
+    authorize_url = serializers.CharField(allow_null=True)
+    token_url = serializers.CharField()
+    refresh_url = serializers.CharField()
+    revoke_url = serializers.CharField(allow_null=True)
+    scope_delimiter = serializers.CharField()
+    pkce = serializers.BooleanField()
+    token_prefix = serializers.CharField()
+    token_endpoint_auth_method = serializers.CharField()
+    authorize_params = serializers.DictField(child=serializers.CharField())
+
+
+class OAuth1OutSerializer(serializers.Serializer):
+    consumer_key = serializers.CharField(allow_null=True)
+    has_client_secret = serializers.BooleanField()
+    request_token_url = serializers.CharField()
+    authorize_url = serializers.CharField()
+    access_token_url = serializers.CharField()
+    signature_method = serializers.CharField()
+
+
+class ServiceOutSerializer(serializers.Serializer):
+    """A service as the API returns it; context: ``clients`` (link name -> ServiceClient)
+    and ``custom`` (link name -> CustomService) for this organisation."""
+
+    link_name = serializers.CharField()
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["preconfigured", "custom"])
+    description = serializers.CharField()
+    auth_type = serializers.ChoiceField(choices=AUTH_TYPES)
+    param_type = serializers.ChoiceField(choices=PARAM_TYPES)
+    parameters = ParameterSerializer(many=True)
+    base_url = serializers.CharField(allow_null=True)
+    allowed_hosts = serializers.ListField(child=serializers.CharField())
+    scopes = ScopeSerializer(many=True)
+    default_scopes = serializers.ListField(child=serializers.CharField())
+    oauth2 = OAuth2OutSerializer(allow_null=True)
+    oauth1 = OAuth1OutSerializer(allow_null=True)
+    config_fields = serializers.ListField(child=serializers.DictField())
+    docs_url = serializers.CharField(allow_null=True)
+    sample_url = serializers.CharField(allow_null=True)
+    verify = serializers.DictField(allow_null=True)
+    created_at = serializers.DateTimeField(allow_null=True)
+
+    def to_representation(self, service: ServiceDefinition) -> dict:
+        data = service.to_dict()
+        data["kind"] = service.kind
+        custom = self.context.get("custom", {}).get(service.link_name)
+        client: ServiceClient | None = self.context.get("clients", {}).get(service.link_name)
+        has_secret = bool(custom.client_secret_encrypted) if custom else bool(client and client.client_secret_encrypted)
+        if data["oauth2"] is not None:
+            data["oauth2"]["has_client_secret"] = has_secret
+            if client:
+                data["oauth2"]["client_id"] = client.client_id
+        if data["oauth1"] is not None:
+            data["oauth1"]["has_client_secret"] = has_secret
+            if client:
+                data["oauth1"]["consumer_key"] = client.client_id
+        data["created_at"] = custom.created_at.isoformat().replace("+00:00", "Z") if custom else None
+        return data
+
+
+class OAuth2InSerializer(serializers.Serializer):
+    grant_type = serializers.ChoiceField(choices=["authorization_code", "client_credentials"], required=False)
+    client_id = serializers.CharField(required=False)
+    client_secret = serializers.CharField(required=False, write_only=True)
+    authorize_url = serializers.URLField(required=False)
+    token_url = serializers.URLField(required=False)
+    refresh_url = serializers.URLField(required=False)
+    revoke_url = serializers.URLField(required=False)
+    scope_delimiter = serializers.CharField(required=False, trim_whitespace=False)
+    pkce = serializers.BooleanField(required=False)
+    token_prefix = serializers.CharField(required=False)
+    token_endpoint_auth_method = serializers.ChoiceField(choices=["client_secret_post", "client_secret_basic"], required=False)
+    authorize_params = serializers.DictField(child=serializers.CharField(), required=False)
+
+
+class OAuth1InSerializer(serializers.Serializer):
+    consumer_key = serializers.CharField(required=False)
+    consumer_secret = serializers.CharField(required=False, write_only=True)
+    request_token_url = serializers.URLField(required=False)
+    authorize_url = serializers.URLField(required=False)
+    access_token_url = serializers.URLField(required=False)
+    signature_method = serializers.ChoiceField(choices=["HMAC-SHA1", "HMAC-SHA256", "PLAINTEXT"], required=False)
+
+
+class ServiceInSerializer(serializers.Serializer):
+    """Documents the shape of a custom service; ``services.custom_service_create`` validates it."""
+
+    link_name = serializers.CharField()
+    name = serializers.CharField()
+    auth_type = serializers.ChoiceField(choices=AUTH_TYPES)
+    param_type = serializers.ChoiceField(choices=PARAM_TYPES, required=False)
+    parameters = ParameterSerializer(many=True, required=False)
+    base_url = serializers.URLField(required=False)
+    allowed_hosts = serializers.ListField(child=serializers.CharField(), required=False)
+    scopes = ScopeSerializer(many=True, required=False)
+    oauth2 = OAuth2InSerializer(required=False)
+    oauth1 = OAuth1InSerializer(required=False)
+    docs_url = serializers.URLField(required=False)
+    sample_url = serializers.URLField(required=False)
+    verify = serializers.DictField(required=False)
+    description = serializers.CharField(required=False)
+
+
+class ServiceClientInSerializer(serializers.Serializer):
+    client_id = serializers.CharField(required=False)
+    client_secret = serializers.CharField(required=False, write_only=True)
+    consumer_key = serializers.CharField(required=False)
+    consumer_secret = serializers.CharField(required=False, write_only=True)
+
+
+# -- connections ---------------------------------------------------------------------------
+class ConnectionServiceSerializer(serializers.Serializer):
+    link_name = serializers.CharField()
+    name = serializers.CharField()
+    auth_type = serializers.CharField()
+
+
+class SnippetsSerializer(serializers.Serializer):
+    deluge = serializers.CharField()
+    curl = serializers.CharField()
+    python = serializers.CharField()
+    javascript = serializers.CharField()
+
+
+def _iso(value):
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+class ConnectionOutSerializer(serializers.Serializer):
+    link_name = serializers.CharField()
+    name = serializers.CharField()
+    service = ConnectionServiceSerializer()
+    status = serializers.ChoiceField(choices=ConnectionStatus.choices)
+    scopes = serializers.ListField(child=serializers.CharField())
+    config = serializers.DictField()
+    credentials_hint = serializers.CharField(allow_null=True)
+    created_by = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    connected_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+    last_refreshed_at = serializers.DateTimeField(allow_null=True)
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+    snippets = SnippetsSerializer(required=False)
+
+    def to_representation(self, connection: Connection) -> dict:
+        service = selectors.connection_service(connection)
+        data = {
+            "link_name": connection.link_name,
+            "name": connection.name,
+            "service": {"link_name": service.link_name, "name": service.name, "auth_type": service.auth_type},
+            "status": connection.status,
+            "scopes": list(connection.scopes or []),
+            "config": dict(connection.config or {}),
+            "credentials_hint": f"…{connection.credentials_hint}" if connection.credentials_hint else None,
+            "created_by": connection.created_by.username if connection.created_by_id else None,
+            "created_at": _iso(connection.created_at),
+            "connected_at": _iso(connection.connected_at),
+            "expires_at": _iso(connection.expires_at),
+            "last_refreshed_at": _iso(connection.last_refreshed_at),
+            "last_used_at": _iso(getattr(connection, "last_used_at", None)),
+            "error": connection.error or None,
+        }
+        if self.context.get("with_snippets", True):
+            data["snippets"] = snippets.build(
+                link_name=connection.link_name, url=snippets.sample_url(service), base_url=settings.CONNECTIONS_BASE_URL
+            )
+        return data
+
+
+class ConnectionCreateSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    link_name = serializers.CharField()
+    service = serializers.CharField()
+    scopes = serializers.ListField(child=serializers.CharField(), required=False)
+    credentials = serializers.DictField(child=serializers.CharField(), required=False, write_only=True)
+    config = serializers.DictField(child=serializers.CharField(), required=False)
+
+
+class ConnectionUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False)
+    scopes = serializers.ListField(child=serializers.CharField(), required=False)
+    credentials = serializers.DictField(child=serializers.CharField(), required=False, write_only=True)
+
+
+class ConnectionWithLinkSerializer(ConnectionOutSerializer):
+    authorize_url = serializers.URLField(allow_null=True, required=False)
+
+
+class TestResultSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    status_code = serializers.IntegerField(allow_null=True)
+    message = serializers.CharField()
+
+
+class InvocationLogSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = InvocationLog
+        fields = ["at", "method", "url", "status_code", "elapsed_ms", "error", "actor"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["error"] = data["error"] or None
+        return data
+
+
+class EventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Event
+        fields = ["at", "actor", "action", "target", "data"]
+
+
+# -- invoke --------------------------------------------------------------------------------
+class InvokeInSerializer(serializers.Serializer):
+    connection = serializers.CharField()
+    url = serializers.CharField()
+    method = serializers.ChoiceField(choices=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"], required=False)
+    params = serializers.DictField(required=False, allow_null=True)
+    headers = serializers.DictField(child=serializers.CharField(), required=False, allow_null=True)
+    json = serializers.JSONField(required=False, allow_null=True)
+    form = serializers.DictField(child=serializers.CharField(), required=False, allow_null=True)
+    body = serializers.CharField(required=False, allow_null=True)
+    timeout = serializers.FloatField(required=False, min_value=0.001)
+    retries = serializers.IntegerField(required=False, min_value=0, max_value=5)
+
+
+@extend_schema_field({"oneOf": [{"type": "object"}, {"type": "array"}, {"type": "string"}, {"type": "number"}, {"type": "boolean"}], "nullable": True})
+class AnyJSONField(serializers.JSONField):
+    pass
+
+
+class InvokeOutSerializer(serializers.Serializer):
+    status_code = serializers.IntegerField()
+    headers = serializers.DictField(child=serializers.CharField())
+    body = AnyJSONField()
+    body_encoding = serializers.ChoiceField(choices=["json", "text", "base64"])
+    elapsed_ms = serializers.IntegerField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = serializers.DictField()

@@ -1,0 +1,228 @@
+"""DRF views: thin doors that read the request, call one business function, and render."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
+
+from .. import selectors, services
+from ..errors import ValidationFailed
+from ..invoke import invoke
+from ..models import CustomService, Event, Role
+from . import serializers as s
+from .pagination import Pagination
+
+ADMIN_ONLY = (Role.ADMIN,)
+
+
+def _body(request) -> dict:
+    data = request.data
+    if not isinstance(data, dict):
+        raise ValidationFailed("Send a JSON object.")
+    return dict(data)
+
+
+class OrgScopedMixin:
+    @property
+    def organisation(self):
+        return self.request.auth.organisation
+
+    @property
+    def actor(self):
+        return self.request.user
+
+
+class ServiceViewSet(OrgScopedMixin, viewsets.ViewSet):
+    lookup_field = "link_name"
+    lookup_value_regex = "[^/]+"
+    write_roles = ADMIN_ONLY
+
+    def _context(self) -> dict:
+        return {
+            "clients": selectors.service_clients(organisation=self.organisation),
+            "custom": {c.link_name: c for c in CustomService.objects.filter(organisation=self.organisation)},
+        }
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("auth_type", str, enum=["api_key", "basic", "oauth1", "oauth2"]),
+            OpenApiParameter("kind", str, enum=["preconfigured", "custom"]),
+            OpenApiParameter("search", str),
+        ],
+        responses=s.ServiceOutSerializer(many=True),
+    )
+    def list(self, request):
+        q = request.query_params
+        kind = q.get("kind") or None
+        if kind not in (None, "preconfigured", "custom"):
+            raise ValidationFailed.field("kind", "Must be preconfigured or custom.")
+        auth_type = q.get("auth_type") or None
+        if auth_type not in (None, "api_key", "basic", "oauth1", "oauth2"):
+            raise ValidationFailed.field("auth_type", "Must be api_key, basic, oauth1 or oauth2.")
+        items = selectors.service_list(organisation=self.organisation, auth_type=auth_type, kind=kind, search=q.get("search"))
+        paginator = Pagination("link_name")
+        page = paginator.paginate_queryset(items, request)
+        return paginator.get_paginated_response(s.ServiceOutSerializer(page, many=True, context=self._context()).data)
+
+    @extend_schema(responses=s.ServiceOutSerializer)
+    def retrieve(self, request, link_name=None):
+        service = selectors.service_get(organisation=self.organisation, link_name=link_name)
+        return Response(s.ServiceOutSerializer(service, context=self._context()).data)
+
+    @extend_schema(request=s.ServiceInSerializer, responses={201: s.ServiceOutSerializer})
+    def create(self, request):
+        custom = services.custom_service_create(organisation=self.organisation, actor=self.actor, data=_body(request))
+        return self._respond(custom.link_name, status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.ServiceInSerializer, responses=s.ServiceOutSerializer)
+    def partial_update(self, request, link_name=None):
+        services.custom_service_update(organisation=self.organisation, actor=self.actor, link_name=link_name, data=_body(request))
+        return self._respond(link_name, status.HTTP_200_OK)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request, link_name=None):
+        services.custom_service_delete(organisation=self.organisation, actor=self.actor, link_name=link_name)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=s.ServiceClientInSerializer, responses=s.ServiceOutSerializer)
+    @action(detail=True, methods=["put"], url_path="client")
+    def client(self, request, link_name=None):
+        services.service_client_set(organisation=self.organisation, actor=self.actor, link_name=link_name, data=_body(request))
+        return self._respond(link_name, status.HTTP_200_OK)
+
+    def _respond(self, link_name: str, code: int) -> Response:
+        service = selectors.service_get(organisation=self.organisation, link_name=link_name)
+        return Response(s.ServiceOutSerializer(service, context=self._context()).data, status=code)
+
+
+class ConnectionViewSet(OrgScopedMixin, viewsets.ViewSet):
+    lookup_field = "link_name"
+    lookup_value_regex = "[^/]+"
+
+    def _get(self, link_name):
+        return selectors.connection_get(organisation=self.organisation, link_name=link_name)
+
+    def _out(self, connection, *, authorize_url=None, code=status.HTTP_200_OK, include_link=False):
+        data = s.ConnectionOutSerializer(connection).data
+        if include_link:
+            data["authorize_url"] = authorize_url
+        return Response(data, status=code)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=["pending", "connected", "needs_reauth", "revoked"]),
+            OpenApiParameter("service", str),
+            OpenApiParameter("search", str),
+        ],
+        responses=s.ConnectionOutSerializer(many=True),
+    )
+    def list(self, request):
+        q = request.query_params
+        status_filter = q.get("status") or None
+        if status_filter not in (None, "pending", "connected", "needs_reauth", "revoked"):
+            raise ValidationFailed.field("status", "Must be pending, connected, needs_reauth or revoked.")
+        qs = selectors.connection_list(
+            organisation=self.organisation, status=status_filter, service=q.get("service") or None, search=q.get("search") or None
+        )
+        paginator = Pagination("link_name")
+        page = paginator.paginate_queryset(qs, request)
+        return paginator.get_paginated_response(s.ConnectionOutSerializer(page, many=True, context={"with_snippets": False}).data)
+
+    @extend_schema(responses=s.ConnectionOutSerializer)
+    def retrieve(self, request, link_name=None):
+        return self._out(self._get(link_name))
+
+    @extend_schema(request=s.ConnectionCreateSerializer, responses={201: s.ConnectionWithLinkSerializer})
+    def create(self, request):
+        data = _body(request)
+        unknown = set(data) - {"name", "link_name", "service", "scopes", "credentials", "config"}
+        if unknown:
+            raise ValidationFailed("Unknown fields.", fields={k: ["Unknown field."] for k in sorted(unknown)})
+        connection, url = services.connection_create(
+            organisation=self.organisation, actor=self.actor, name=data.get("name"), link_name=data.get("link_name"),
+            service=data.get("service"), scopes=data.get("scopes"), credentials=data.get("credentials"),
+            config=data.get("config"),
+        )
+        return self._out(self._get(connection.link_name), authorize_url=url, code=status.HTTP_201_CREATED, include_link=True)
+
+    @extend_schema(request=s.ConnectionUpdateSerializer, responses=s.ConnectionWithLinkSerializer)
+    def partial_update(self, request, link_name=None):
+        _connection, url = services.connection_update(
+            organisation=self.organisation, actor=self.actor, link_name=link_name, data=_body(request)
+        )
+        return self._out(self._get(link_name), authorize_url=url, include_link=url is not None)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request, link_name=None):
+        services.connection_delete(organisation=self.organisation, actor=self.actor, link_name=link_name)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses=s.ConnectionWithLinkSerializer)
+    @action(detail=True, methods=["post"])
+    def reconnect(self, request, link_name=None):
+        connection, url = services.connection_reconnect(organisation=self.organisation, actor=self.actor, link_name=link_name)
+        return self._out(self._get(link_name), authorize_url=url, include_link=True)
+
+    @extend_schema(request=None, responses=s.ConnectionOutSerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, link_name=None):
+        return self._out(services.connection_revoke(organisation=self.organisation, actor=self.actor, link_name=link_name))
+
+    @extend_schema(request=None, responses=s.ConnectionOutSerializer)
+    @action(detail=True, methods=["post"])
+    def refresh(self, request, link_name=None):
+        from .. import tokens
+
+        tokens.connection_refresh_now(organisation=self.organisation, actor=self.actor, link_name=link_name)
+        return self._out(self._get(link_name))
+
+    @extend_schema(request=None, responses=s.TestResultSerializer)
+    @action(detail=True, methods=["post"])
+    def test(self, request, link_name=None):
+        return Response(services.connection_test(organisation=self.organisation, actor=self.actor, link_name=link_name))
+
+    @extend_schema(responses=s.InvocationLogSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def logs(self, request, link_name=None):
+        connection = selectors.connection_get(organisation=self.organisation, link_name=link_name, annotate=False)
+        paginator = Pagination("id", descending=True)
+        page = paginator.paginate_queryset(selectors.invocation_list(connection=connection), request)
+        return paginator.get_paginated_response(s.InvocationLogSerializer(page, many=True).data)
+
+
+class InvokeThrottle(SimpleRateThrottle):
+    """Bursts on invoke are limited per organisation, whoever sends them."""
+
+    scope = "invoke"
+
+    def get_cache_key(self, request, view):
+        membership = request.auth
+        return f"throttle_invoke_{membership.organisation_id}" if membership else None
+
+
+class InvokeView(OrgScopedMixin, APIView):
+    throttle_classes = [InvokeThrottle]
+
+    @extend_schema(request=s.InvokeInSerializer, responses=s.InvokeOutSerializer)
+    def post(self, request):
+        data = _body(request)
+        allowed = {"connection", "url", "method", "params", "headers", "json", "form", "body", "timeout", "retries"}
+        unknown = set(data) - allowed
+        if unknown:
+            raise ValidationFailed("Unknown fields.", fields={k: ["Unknown field."] for k in sorted(unknown)})
+        result = invoke(organisation=self.organisation, actor=self.actor, **{k: data.get(k) for k in allowed})
+        return Response(result)
+
+
+class EventViewSet(OrgScopedMixin, viewsets.ViewSet):
+    read_roles = ADMIN_ONLY
+
+    @extend_schema(responses=s.EventSerializer(many=True))
+    def list(self, request):
+        paginator = Pagination("id", descending=True)
+        page = paginator.paginate_queryset(Event.objects.filter(organisation=self.organisation), request)
+        return paginator.get_paginated_response(s.EventSerializer(page, many=True).data)

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class ConnectionsAppConfig(AppConfig):
+    name = "connections_app"
+    verbose_name = "Connections"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the encryption-key checks)

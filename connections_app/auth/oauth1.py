@@ -1,0 +1,40 @@
+"""OAuth 1.0a: every request is signed (RFC 5849) by Authlib's ``OAuth1Auth``, with the
+signature in the Authorization header, the query string or the form body per ``param_type``.
+"""
+
+from __future__ import annotations
+
+from authlib.integrations.requests_client import OAuth1Auth
+from authlib.oauth1 import SIGNATURE_TYPE_BODY, SIGNATURE_TYPE_HEADER, SIGNATURE_TYPE_QUERY
+
+from .base import AuthStrategy, encodings_of
+
+SIGNATURE_TYPES = {"header": SIGNATURE_TYPE_HEADER, "query": SIGNATURE_TYPE_QUERY, "form": SIGNATURE_TYPE_BODY}
+
+
+class OAuth1Strategy(AuthStrategy):
+    auth_type = "oauth1"
+    uses_consent = True
+
+    def build_auth(self, credentials: dict) -> OAuth1Auth:
+        config = self.service.oauth1
+        return OAuth1Auth(
+            client_id=config.consumer_key,
+            client_secret=config.consumer_secret,
+            token=credentials["oauth_token"],
+            token_secret=credentials["oauth_token_secret"],
+            signature_method=config.signature_method,
+            signature_type=SIGNATURE_TYPES[self.service.param_type],
+        )
+
+    def injected_names(self) -> set[str]:
+        if self.service.param_type == "header":
+            return {"authorization"}
+        return {"oauth_consumer_key", "oauth_token", "oauth_signature", "oauth_signature_method",
+                "oauth_timestamp", "oauth_nonce", "oauth_version"}
+
+    def secret_values(self, credentials: dict) -> list[str]:
+        return encodings_of([credentials.get("oauth_token_secret", ""), self.service.oauth1.consumer_secret or ""])
+
+    def has_usable_credentials(self, credentials: dict) -> bool:
+        return bool(credentials.get("oauth_token")) and bool(credentials.get("oauth_token_secret"))

@@ -1,0 +1,57 @@
+"""System checks that stop start-up when stored secrets cannot be used.
+
+``runserver``, ``migrate``, ``check`` and the production start script all run these, so a
+missing, malformed or wrong ``CONNECTIONS_ENCRYPTION_KEYS`` stops the process before it
+serves a request or writes anything.
+"""
+
+from __future__ import annotations
+
+from django.core.checks import Error, register
+from django.db import DatabaseError
+
+from . import crypto
+
+ENCRYPTED_FIELDS = {
+    "connections_app.Connection": ["credentials_encrypted"],
+    "connections_app.CustomService": ["client_secret_encrypted"],
+    "connections_app.ServiceClient": ["client_secret_encrypted"],
+    "connections_app.OAuthState": ["secrets_encrypted"],
+    "connections_app.Organisation": ["webhook_secret_encrypted"],
+}
+
+
+@register("connections", deploy=False)
+def check_encryption_keys(app_configs=None, **kwargs):
+    try:
+        crypto.validate_keys()
+    except crypto.EncryptionKeyUnavailable as exc:
+        return [Error(str(exc), hint="Set CONNECTIONS_ENCRYPTION_KEYS to comma-separated Fernet keys, newest first.", id="connections.E001")]
+    try:
+        unreadable = _first_unreadable_secret()
+    except DatabaseError:
+        return []  # no tables yet (before the first migrate): nothing stored to check
+    if unreadable:
+        return [
+            Error(
+                f"Stored secrets in {unreadable} cannot be decrypted with CONNECTIONS_ENCRYPTION_KEYS.",
+                hint="Put back the key they were written with (after the new one) and run "
+                "'manage.py rotate_encryption_keys' before removing it. Nothing was changed.",
+                id="connections.E002",
+            )
+        ]
+    return []
+
+
+def _first_unreadable_secret() -> str | None:
+    """Probe the newest and oldest secret of each table: rotation moves oldest-first."""
+    from django.apps import apps
+
+    for label, fields in ENCRYPTED_FIELDS.items():
+        model = apps.get_model(label)
+        for field in fields:
+            qs = model.objects.exclude(**{field: ""}).values_list(field, flat=True)
+            for token in (qs.order_by("pk").first(), qs.order_by("-pk").first()):
+                if token and not crypto.can_decrypt(token):
+                    return f"{model._meta.verbose_name_plural} ({field})"
+    return None

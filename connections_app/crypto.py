@@ -1,0 +1,107 @@
+"""Encryption of stored secrets: MultiFernet over CONNECTIONS_ENCRYPTION_KEYS (newest first).
+
+A ciphertext is bound to its context (model, organisation, row and field): the context is
+sealed inside the token and checked on decryption, so a value copied to another row or
+organisation does not decrypt there. Fernet adds a random IV, so equal secrets give
+different ciphertexts. A failure raises ``EncryptionKeyUnavailable`` loudly; nothing here
+swallows it or falls back to plaintext.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+from functools import lru_cache
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+
+KEYS_SETTING = "CONNECTIONS_ENCRYPTION_KEYS"
+
+
+class EncryptionKeyUnavailable(Exception):
+    """Stored secrets cannot be decrypted (or encrypted) with the configured keys."""
+
+
+class CiphertextContextMismatch(EncryptionKeyUnavailable):
+    """A ciphertext was moved to a row or organisation it was not written for."""
+
+
+@lru_cache(maxsize=4)
+def _fernets(keys: tuple[str, ...]) -> tuple[MultiFernet, tuple[Fernet, ...]]:
+    if not keys:
+        raise EncryptionKeyUnavailable(f"{KEYS_SETTING} is empty; set at least one Fernet key.")
+    fernets = []
+    for position, key in enumerate(keys, start=1):
+        try:
+            fernets.append(Fernet(key.encode() if isinstance(key, str) else key))
+        except (ValueError, binascii.Error, TypeError):
+            raise EncryptionKeyUnavailable(
+                f"{KEYS_SETTING}: key number {position} is not a valid Fernet key "
+                "(32 url-safe base64-encoded bytes)."
+            ) from None
+    return MultiFernet(fernets), tuple(fernets)
+
+
+def configured_keys() -> tuple[str, ...]:
+    return tuple(getattr(settings, KEYS_SETTING, ()) or ())
+
+
+def _multi() -> MultiFernet:
+    return _fernets(configured_keys())[0]
+
+
+def validate_keys() -> None:
+    """Raise EncryptionKeyUnavailable when the key list is missing or malformed."""
+    _fernets(configured_keys())
+
+
+def encrypt(value: Any, *, context: str) -> str:
+    """Encrypt a JSON-serialisable value bound to ``context``; return text for a TextField."""
+    payload = json.dumps({"c": context, "v": value}, separators=(",", ":")).encode()
+    return _multi().encrypt(payload).decode()
+
+
+def decrypt(token: str, *, context: str) -> Any:
+    """Decrypt a value written by ``encrypt`` for the same ``context``."""
+    try:
+        payload = json.loads(_multi().decrypt(token.encode()))
+    except InvalidToken:
+        raise EncryptionKeyUnavailable(
+            f"Stored secrets cannot be decrypted with the keys in {KEYS_SETTING}; "
+            "restore the key they were written with (newest first, old keys after)."
+        ) from None
+    if payload.get("c") != context:
+        raise CiphertextContextMismatch("A stored secret does not belong to this record.")
+    return payload["v"]
+
+
+def is_current(token: str) -> bool:
+    """Return True when ``token`` was written with the first (newest) key."""
+    first = _fernets(configured_keys())[1][0]
+    try:
+        first.decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True
+
+
+def rotate(token: str) -> str:
+    """Re-encrypt ``token`` with the first key; raise when no configured key opens it."""
+    try:
+        return _multi().rotate(token.encode()).decode()
+    except InvalidToken:
+        raise EncryptionKeyUnavailable(
+            f"A stored secret cannot be decrypted with any key in {KEYS_SETTING}; "
+            "rotation stopped and nothing was changed for that value."
+        ) from None
+
+
+def can_decrypt(token: str) -> bool:
+    """Return True when some configured key opens ``token`` (context is not checked)."""
+    try:
+        _multi().decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True

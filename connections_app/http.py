@@ -1,0 +1,422 @@
+"""The single outbound HTTP client: every request to an external service goes through here.
+
+What it guarantees, and why:
+
+- the URL's host must be in the service's ``allowed_hosts`` before any byte is sent;
+- the address actually connected to is checked (private, loopback, link-local, metadata,
+  CGNAT, multicast, IPv4-mapped and NAT64 forms) inside the connection itself, so there is
+  no window between the check and the connect for DNS rebinding;
+- a total deadline as well as connect/read timeouts, so a slow-drip upstream is cut off;
+- a cap on the decoded body size, so a gzip bomb is cut off;
+- redirects are followed by hand: credentials are re-applied only on the same origin, a
+  307/308 body is never re-sent to another host, and every hop is checked again;
+- proxies from the environment and ``.netrc`` are ignored (``trust_env = False``);
+- one pooled session per process, so repeated calls to a host reuse the TCP connection.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import urllib3
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from services_catalog.schema import host_matches
+
+from .errors import HostNotAllowed, UpstreamError, UpstreamTimeout, ValidationFailed
+
+MAX_REDIRECTS = 5
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_BACKOFF_SECONDS = 30.0
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+
+
+class BlockedAddress(OSError):
+    """Raised inside a connection attempt to an address that is not allowed."""
+
+
+def is_blocked_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Return True for any address that is not a public unicast address."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return is_blocked_address(ip.ipv4_mapped)
+        if ip in _NAT64:
+            return is_blocked_address(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        if ip in _NAT64_LOCAL:
+            return True
+        if ip.sixtofour is not None:
+            return is_blocked_address(ip.sixtofour)
+        if ip.teredo is not None:
+            return True
+    return not ip.is_global or ip.is_multicast or ip.is_reserved or ip.is_unspecified
+
+
+def _private_networks_allowed() -> bool:
+    return bool(settings.CONNECTIONS_ALLOW_PRIVATE_NETWORKS)
+
+
+class _GuardedConnectionMixin:
+    """Resolve, check and connect to the checked address, all in one step."""
+
+    def _new_conn(self) -> socket.socket:  # noqa: D401 - urllib3 hook
+        host, port = self._dns_host, self.port
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise urllib3.exceptions.NameResolutionError(host, self, exc) from None
+        allow_private = _private_networks_allowed()
+        last_error: OSError | None = None
+        for family, socktype, proto, _canon, sockaddr in infos:
+            ip = ipaddress.ip_address(sockaddr[0].split("%", 1)[0])
+            if not allow_private and is_blocked_address(ip):
+                last_error = BlockedAddress(f"{host} resolves to a private or reserved address")
+                continue
+            sock = socket.socket(family, socktype, proto)
+            try:
+                for option in self.socket_options or ():
+                    sock.setsockopt(*option)
+                sock.settimeout(self.timeout if isinstance(self.timeout, (int, float)) else None)
+                sock.connect(sockaddr)
+                return sock
+            except OSError as exc:
+                sock.close()
+                last_error = exc
+        if isinstance(last_error, BlockedAddress):
+            raise last_error
+        if isinstance(last_error, socket.timeout):
+            raise urllib3.exceptions.ConnectTimeoutError(self, f"Connection to {host} timed out")
+        raise urllib3.exceptions.NewConnectionError(self, f"Failed to connect to {host}: {last_error}")
+
+    def request(self, *args, **kwargs):
+        # Let the deadline watchdog of the current call find the socket in use.
+        watch = getattr(_local, "watchdog", None)
+        if watch is not None:
+            watch.connection = self
+        return super().request(*args, **kwargs)
+
+
+class GuardedHTTPConnection(_GuardedConnectionMixin, HTTPConnection):
+    pass
+
+
+class GuardedHTTPSConnection(_GuardedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _GuardedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = GuardedHTTPConnection
+
+
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = GuardedHTTPSConnection
+
+
+class GuardedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
+        self.poolmanager.key_fn_by_scheme = dict(self.poolmanager.key_fn_by_scheme)
+
+
+_local = threading.local()
+
+
+class _Watchdog:
+    """Cut the connection in use when the total deadline passes (stops slow-drip bodies)."""
+
+    def __init__(self, seconds: float):
+        self.connection = None
+        self.fired = False
+        self._timer = threading.Timer(max(0.0, seconds), self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        self.fired = True
+        sock = getattr(self.connection, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def __enter__(self) -> "_Watchdog":
+        _local.watchdog = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+        _local.watchdog = None
+
+
+def session() -> requests.Session:
+    """Return this thread's pooled session (requests.Session is not thread-safe to share)."""
+    s = getattr(_local, "session", None)
+    if s is None:
+        s = requests.Session()
+        s.trust_env = False  # no proxies from the environment, no .netrc credentials
+        adapter = GuardedAdapter(pool_connections=32, pool_maxsize=32, max_retries=0)
+        s.mount("http://", adapter)
+        s.mount("https://", adapter)
+        s.headers = requests.structures.CaseInsensitiveDict({"User-Agent": "Connections/1.0"})
+        _local.session = s
+    return s
+
+
+@dataclass
+class OutboundRequest:
+    method: str
+    url: str
+    params: dict | list | None = None
+    headers: dict | None = None
+    json: object = None
+    form: dict | None = None
+    body: bytes | None = None
+
+
+@dataclass
+class UpstreamResponse:
+    status_code: int
+    headers: dict[str, str]
+    content: bytes
+    elapsed_ms: int
+    url: str  # the URL as sent, without injected credentials
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+
+def check_url(url: str, allowed_hosts: Iterable[str]) -> str:
+    """Return the host of ``url`` after checking scheme, shape and the allow-list."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValidationFailed.field("url", "Not a valid URL.") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValidationFailed.field("url", "Only http and https URLs can be invoked.")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise HostNotAllowed("URLs with a user name or password are not allowed.")
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise ValidationFailed.field("url", "The URL has no host.")
+    if "\\" in url or any(ord(c) < 33 for c in url):
+        raise ValidationFailed.field("url", "The URL contains characters that are not allowed.")
+    if port is not None and port not in (80, 443) and not _private_networks_allowed():
+        raise HostNotAllowed(f"Port {port} is not allowed.")
+    if not host_matches(host, tuple(allowed_hosts)):
+        raise HostNotAllowed(f"The host {host} is not in this service's allowed hosts.")
+    if not _private_networks_allowed():
+        try:
+            literal = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            literal = None
+        if literal is not None and is_blocked_address(literal):
+            raise HostNotAllowed("Private, loopback and link-local addresses are not allowed.")
+    return host.lower()
+
+
+def host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def send(
+    request: OutboundRequest,
+    *,
+    allowed_hosts: Iterable[str],
+    auth: requests.auth.AuthBase | None,
+    timeout: float,
+    retries: int = 0,
+    max_bytes: int | None = None,
+    on_response: Callable[[requests.Response], bool] | None = None,
+) -> UpstreamResponse:
+    """Send ``request`` with ``auth`` applied; return the upstream answer.
+
+    ``on_response`` may inspect a final response and return True to ask for one more try
+    (OAuth2 uses it to refresh after a 401); it is called at most once.
+    """
+    allowed_hosts = tuple(allowed_hosts)
+    check_url(request.url, allowed_hosts)
+    max_bytes = max_bytes or settings.CONNECTIONS_INVOKE_MAX_BODY_BYTES
+    deadline = time.monotonic() + timeout
+    with _Watchdog(timeout) as watchdog:
+        try:
+            return _send_with_retries(request, allowed_hosts, auth, deadline, timeout, retries, max_bytes, on_response)
+        except (UpstreamError, HostNotAllowed) as exc:
+            if watchdog.fired and not isinstance(exc, HostNotAllowed):
+                raise UpstreamTimeout() from None
+            raise
+
+
+def _send_with_retries(request, allowed_hosts, auth, deadline, timeout, retries, max_bytes, on_response):
+    attempt = 0
+    retried_for_auth = False
+    while True:
+        response = _send_following_redirects(request, allowed_hosts, auth, deadline)
+        try:
+            if on_response is not None and not retried_for_auth and on_response(response):
+                retried_for_auth = True
+                response.close()
+                continue
+            if response.status_code in RETRY_STATUSES and attempt < retries:
+                wait = _retry_after_seconds(response.headers.get("Retry-After"))
+                if wait is None:
+                    wait = min(MAX_BACKOFF_SECONDS, 0.2 * (2**attempt))
+                if time.monotonic() + wait < deadline:
+                    attempt += 1
+                    response.close()
+                    time.sleep(wait)
+                    continue
+            content = read_capped(response, max_bytes, deadline)
+            elapsed_ms = int((time.monotonic() - (deadline - timeout)) * 1000)
+            return UpstreamResponse(
+                status_code=response.status_code,
+                headers={k.lower(): v for k, v in response.headers.items()},
+                content=content,
+                elapsed_ms=elapsed_ms,
+                url=_public_url(request),
+            )
+        finally:
+            response.close()
+
+
+def _public_url(request: OutboundRequest) -> str:
+    """The URL with the caller's own query parameters, before any credential is injected."""
+    prepared = requests.PreparedRequest()
+    prepared.prepare_url(request.url, request.params)
+    return prepared.url
+
+
+def _send_following_redirects(request, allowed_hosts, auth, deadline) -> requests.Response:
+    url, method = request.url, request.method.upper()
+    headers = dict(request.headers or {})
+    json_body, form, body = request.json, request.form, request.body
+    params = request.params
+    first_origin = _origin(url)
+    for _hop in range(MAX_REDIRECTS + 1):
+        same_origin = _origin(url) == first_origin
+        response = _send_once(
+            method, url, params=params, headers=headers, json=json_body, form=form, body=body,
+            auth=auth if same_origin else None, deadline=deadline,
+        )
+        location = response.headers.get("Location")
+        if response.status_code not in (301, 302, 303, 307, 308) or not location:
+            return response
+        next_url = urljoin(response.url, location)
+        try:
+            check_url(next_url, allowed_hosts)
+        except (HostNotAllowed, ValidationFailed):
+            return response  # hand the redirect back rather than follow it off the allow-list
+        next_same_origin = _origin(next_url) == first_origin
+        if response.status_code in (307, 308):
+            if not next_same_origin and (json_body is not None or form or body):
+                return response  # never re-send a body to another host
+        else:
+            if method != "HEAD":
+                method = "GET"
+            json_body = form = body = None
+        if not next_same_origin:
+            # The caller's own headers may carry secrets too (cookies, tokens): drop them all.
+            headers = {k: v for k, v in headers.items() if k.lower() in ("accept", "accept-language", "user-agent")}
+        response.close()
+        url, params = next_url, None
+    return response
+
+
+def _send_once(method, url, *, params, headers, json, form, body, auth, deadline) -> requests.Response:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise UpstreamTimeout()
+    data = form if form is not None else body
+    try:
+        return session().request(
+            method, url, params=params, headers=headers, json=json, data=data, auth=auth,
+            timeout=(min(10.0, remaining), remaining), allow_redirects=False, stream=True,
+        )
+    except BlockedAddress:
+        raise HostNotAllowed("The host resolves to a private, loopback or link-local address.") from None
+    except requests.exceptions.ConnectionError as exc:
+        if _caused_by(exc, BlockedAddress):
+            raise HostNotAllowed("The host resolves to a private, loopback or link-local address.") from None
+        if _caused_by(exc, urllib3.exceptions.ConnectTimeoutError) or isinstance(exc, requests.exceptions.ConnectTimeout):
+            raise UpstreamTimeout() from None
+        if isinstance(exc, requests.exceptions.SSLError):
+            raise UpstreamError("TLS handshake with the external service failed.") from None
+        raise UpstreamError() from None
+    except requests.exceptions.Timeout:
+        raise UpstreamTimeout() from None
+    except requests.exceptions.RequestException:
+        raise UpstreamError() from None
+
+
+def _caused_by(exc: BaseException, kind: type) -> bool:
+    seen = set()
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen or current is None:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kind):
+            return True
+        stack.extend([current.__cause__, current.__context__, *[a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]])
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            stack.append(reason)
+    return False
+
+
+def read_capped(response: requests.Response, max_bytes: int, deadline: float) -> bytes:
+    """Read the decoded body, stopping at the size cap or the deadline."""
+    chunks = []
+    total = 0
+    try:
+        for chunk in response.iter_content(chunk_size=64 * 1024):
+            total += len(chunk)
+            if total > max_bytes:
+                raise UpstreamError(f"The response is larger than {max_bytes} bytes.")
+            if time.monotonic() > deadline:
+                raise UpstreamTimeout()
+            chunks.append(chunk)
+    except requests.exceptions.ConnectionError as exc:
+        if _caused_by(exc, urllib3.exceptions.ReadTimeoutError):
+            raise UpstreamTimeout() from None
+        raise UpstreamError("The connection broke while reading the response.") from None
+    except requests.exceptions.Timeout:
+        raise UpstreamTimeout() from None
+    except requests.exceptions.RequestException:
+        raise UpstreamError("The response could not be read.") from None
+    return b"".join(chunks)

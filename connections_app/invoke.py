@@ -1,0 +1,228 @@
+"""Invoke: call an external API through a connection, credentials injected server-side.
+
+One query finds the connection, the strategy for its auth type builds the ``AuthBase``, the
+hardened client sends the request, and one insert records the call. The caller gets an
+envelope; any echo of an injected secret in the upstream answer is scrubbed from it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json as jsonlib
+from typing import Any
+from urllib.parse import urljoin
+
+import requests
+from django.conf import settings
+from django.utils import timezone
+
+from . import http, selectors
+from .auth import strategy_for
+from .errors import ConnectionsError, ValidationFailed
+from .models import Connection, InvocationLog
+from .services import _actor_name, connection_require_ready
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+MAX_RETRIES = 5
+REDACTED = b"[redacted]"
+# Headers a caller may not set: they belong to the transport, not the request.
+FORBIDDEN_HEADERS = frozenset({
+    "host", "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-authorization",
+    "proxy-connection", "te", "trailer", "upgrade",
+})
+HOP_BY_HOP = FORBIDDEN_HEADERS | {"proxy-authenticate", "set-cookie"}
+
+
+class _SwappableAuth(requests.auth.AuthBase):
+    """An AuthBase whose inner auth can be replaced after a token refresh."""
+
+    def __init__(self, inner: requests.auth.AuthBase):
+        self.inner = inner
+
+    def __call__(self, request):
+        return self.inner(request)
+
+
+def resolve_url(url: Any, base_url: str | None) -> str:
+    if not isinstance(url, str) or not url.strip():
+        raise ValidationFailed.field("url", "This field is required.")
+    url = url.strip()
+    if url.startswith("/") and not url.startswith("//"):
+        if not base_url:
+            raise ValidationFailed.field("url", "This service has no base_url; give an absolute URL.")
+        return urljoin(base_url.rstrip("/") + "/", url.lstrip("/"))
+    if "://" not in url:
+        raise ValidationFailed.field("url", "Give an absolute http(s) URL or a path starting with /.")
+    return url
+
+
+def _check_str_map(value: Any, field: str, *, allow_lists: bool = False) -> dict | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValidationFailed.field(field, "Must be an object of names to strings.")
+    for key, item in value.items():
+        ok = isinstance(item, (str, int, float)) and not isinstance(item, bool)
+        if allow_lists and isinstance(item, list):
+            ok = all(isinstance(i, (str, int, float)) and not isinstance(i, bool) for i in item)
+        if not ok or not isinstance(key, str) or not key:
+            raise ValidationFailed.field(field, f"{key!r} must map to a string.")
+        if any(c in str(key) + str(item) for c in "\r\n\0"):
+            raise ValidationFailed.field(field, f"{key!r} contains a line break.")
+    return value
+
+
+def _check_request(method, params, headers, json, form, body, timeout, retries, injected: set[str]) -> tuple:
+    method = method.upper() if isinstance(method, str) else "GET" if method is None else None
+    if method not in METHODS:
+        raise ValidationFailed.field("method", f"Must be one of {', '.join(METHODS)}.")
+    params = _check_str_map(params, "params", allow_lists=True)
+    headers = _check_str_map(headers, "headers")
+    form = _check_str_map(form, "form")
+    if body is not None and not isinstance(body, str):
+        raise ValidationFailed.field("body", "Must be a string (use json for JSON bodies).")
+    if sum(x is not None for x in (json, form, body)) > 1:
+        raise ValidationFailed.field("body", "Send at most one of json, form and body.")
+    timeout = settings.CONNECTIONS_INVOKE_DEFAULT_TIMEOUT if timeout is None else timeout
+    limit = settings.CONNECTIONS_INVOKE_MAX_TIMEOUT
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= limit:
+        raise ValidationFailed.field("timeout", f"Must be a number of seconds above 0 and at most {limit}.")
+    retries = 0 if retries is None else retries
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= MAX_RETRIES:
+        raise ValidationFailed.field("retries", f"Must be a whole number from 0 to {MAX_RETRIES}.")
+    for key in headers or {}:
+        if key.lower() in FORBIDDEN_HEADERS:
+            raise ValidationFailed.field("headers", f"The header {key!r} cannot be set.")
+    # A caller value that collides with an injected credential is refused, never merged.
+    for field, values in (("headers", headers), ("params", params), ("form", form)):
+        for key in values or {}:
+            if key.lower() in injected:
+                raise ValidationFailed.field(field, f"{key!r} is set by the connection's credentials.")
+    return method, params, headers, form, timeout, retries
+
+
+def invoke(
+    *, organisation, actor, connection: Any, url: Any, method: Any = "GET", params: Any = None,
+    headers: Any = None, json: Any = None, form: Any = None, body: Any = None, timeout: Any = None,
+    retries: Any = None,
+) -> dict:
+    """Make the request through the connection; return the invoke envelope."""
+    if not isinstance(connection, str) or not connection:
+        raise ValidationFailed.field("connection", "This field is required.")
+    conn = selectors.connection_get(organisation=organisation, link_name=connection, annotate=False)
+    connection_require_ready(conn)
+    service = selectors.connection_service(conn)
+    if service.oauth1:  # only OAuth 1 needs the client secret on every request (to sign it)
+        service = selectors.connection_service(conn, with_secrets=True)
+    strategy = strategy_for(service)
+    full_url = resolve_url(url, service.base_url)
+    method, params, headers, form, timeout, retries = _check_request(
+        method, params, headers, json, form, body, timeout, retries, strategy.injected_names()
+    )
+    http.check_url(full_url, service.allowed_hosts)
+    request = http.OutboundRequest(
+        method=method, url=full_url, params=params, headers={**service.default_headers, **(headers or {})}, json=json, form=form,
+        body=body.encode() if isinstance(body, str) else None,
+    )
+    credentials = conn.credentials
+    secrets_seen = strategy.secret_values(credentials)
+    on_response = None
+    refreshed_after_401 = []
+    if service.oauth2:
+        from . import tokens  # noqa: PLC0415
+
+        credentials = tokens.ensure_fresh(connection=conn, service=service, credentials=credentials)
+        secrets_seen += strategy.secret_values(credentials)
+
+        def on_response(response: requests.Response) -> bool:
+            # An upstream 401 gets one refresh and one retry (the token may have died early).
+            if response.status_code != 401:
+                return False
+            fresh = tokens.refresh_after_401(connection=conn, service=service, rejected=credentials)
+            if fresh is None:
+                return False
+            auth.inner = strategy.build_auth(fresh)
+            secrets_seen.extend(strategy.secret_values(fresh))
+            refreshed_after_401.append(True)
+            return True
+
+    auth = _SwappableAuth(strategy.build_auth(credentials))
+    started = timezone.now()
+    try:
+        upstream = http.send(
+            request, allowed_hosts=service.allowed_hosts, auth=auth, timeout=float(timeout), retries=retries,
+            on_response=on_response,
+        )
+    except ConnectionsError as exc:
+        _log(conn, actor, started, method, _public_url(request), None, 0, exc.code)
+        raise
+    if refreshed_after_401 and upstream.status_code == 401:
+        tokens.mark_needs_reauth(connection=conn, reason="The service refused a freshly refreshed token (401).")
+    _log(conn, actor, started, method, upstream.url, upstream.status_code, upstream.elapsed_ms, "")
+    return envelope(upstream, secrets_seen)
+
+
+def _public_url(request: http.OutboundRequest) -> str:
+    prepared = requests.PreparedRequest()
+    try:
+        prepared.prepare_url(request.url, request.params)
+    except requests.exceptions.RequestException:
+        return request.url
+    return prepared.url
+
+
+def _log(conn: Connection, actor, at, method: str, url: str, status_code, elapsed_ms: int, error: str) -> None:
+    InvocationLog.objects.create(
+        organisation_id=conn.organisation_id, connection=conn, at=at, method=method, url=url[:4000],
+        status_code=status_code, elapsed_ms=elapsed_ms, error=error, actor=_actor_name(actor)[:150],
+    )
+
+
+def scrub(data: bytes, secrets: list[str]) -> bytes:
+    for secret in secrets:
+        if secret:
+            data = data.replace(secret.encode(), REDACTED)
+    return data
+
+
+def envelope(upstream: http.UpstreamResponse, secrets: list[str]) -> dict:
+    content = scrub(upstream.content, secrets)
+    headers = {
+        k: scrub(v.encode("latin-1", "replace"), secrets).decode("latin-1")
+        for k, v in upstream.headers.items() if k not in HOP_BY_HOP
+    }
+    body, encoding = decode_body(content, upstream.content_type)
+    return {
+        "status_code": upstream.status_code, "headers": headers, "body": body,
+        "body_encoding": encoding, "elapsed_ms": upstream.elapsed_ms,
+    }
+
+
+def decode_body(content: bytes, content_type: str) -> tuple[Any, str]:
+    media = content_type.split(";", 1)[0].strip().lower()
+    if not content:
+        return "", "text"
+    if media == "application/json" or media.endswith("+json"):
+        try:
+            return jsonlib.loads(content), "json"
+        except ValueError:
+            pass
+    textual = (
+        media.startswith("text/") or media.endswith("+xml") or media in (
+            "application/json", "application/xml", "application/javascript", "application/x-www-form-urlencoded",
+        ) or "charset=" in content_type.lower() or not media
+    )
+    if textual:
+        try:
+            return content.decode(_charset(content_type)), "text"
+        except (UnicodeDecodeError, LookupError):
+            pass
+    return base64.b64encode(content).decode(), "base64"
+
+
+def _charset(content_type: str) -> str:
+    for part in content_type.split(";")[1:]:
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "charset" and value:
+            return value.strip('"')
+    return "utf-8"

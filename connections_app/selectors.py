@@ -1,0 +1,154 @@
+"""Read queries. Every one is scoped to an organisation; another organisation's data is
+simply not found."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+
+from services_catalog import registry
+from services_catalog.schema import SchemaError, ServiceDefinition
+
+from .errors import NotFound
+from .models import Connection, CustomService, InvocationLog, Organisation, ServiceClient
+
+_definition_cache: dict[tuple[int, str], ServiceDefinition] = {}
+_definition_lock = threading.Lock()
+
+
+def custom_definition(custom: CustomService) -> ServiceDefinition:
+    """Return a custom service's parsed definition (without its secret), cached per version."""
+    key = (custom.pk, custom.updated_at.isoformat() if custom.updated_at else "")
+    cached = _definition_cache.get(key)
+    if cached is None:
+        try:
+            cached = ServiceDefinition.from_dict(custom.definition, source=f"custom service {custom.link_name}", kind="custom")
+        except SchemaError as exc:  # stored definitions were validated on write
+            raise RuntimeError(f"Stored custom service {custom.link_name} is invalid: {exc}") from None
+        with _definition_lock:
+            if len(_definition_cache) > 2000:
+                _definition_cache.clear()
+            _definition_cache[key] = cached
+    return cached
+
+
+def service_get(*, organisation: Organisation, link_name: str) -> ServiceDefinition:
+    custom = CustomService.objects.filter(organisation=organisation, link_name=link_name).first()
+    if custom is not None:
+        return custom_definition(custom)
+    service = registry.get(link_name)
+    if service is None:
+        raise NotFound(f"No service with link name {link_name!r}.")
+    return service
+
+
+def custom_service_get(*, organisation: Organisation, link_name: str) -> CustomService:
+    custom = CustomService.objects.filter(organisation=organisation, link_name=link_name).first()
+    if custom is None:
+        if registry.get(link_name) is not None:
+            return None  # a preconfigured service: callers decide what that means
+        raise NotFound(f"No service with link name {link_name!r}.")
+    return custom
+
+
+def service_list(
+    *, organisation: Organisation, auth_type: str | None = None, kind: str | None = None, search: str | None = None
+) -> list[ServiceDefinition]:
+    """Return preconfigured and custom services, sorted by link name."""
+    services: list[ServiceDefinition] = []
+    if kind in (None, "", "preconfigured"):
+        services.extend(registry.catalog().values())
+    if kind in (None, "", "custom"):
+        services.extend(custom_definition(c) for c in CustomService.objects.filter(organisation=organisation))
+    if auth_type:
+        services = [s for s in services if s.auth_type == auth_type]
+    if search:
+        needle = search.lower()
+        services = [s for s in services if needle in s.name.lower() or needle in s.link_name]
+    return sorted(services, key=lambda s: s.link_name)
+
+
+def service_clients(*, organisation: Organisation) -> dict[str, ServiceClient]:
+    return {c.service_link_name: c for c in ServiceClient.objects.filter(organisation=organisation)}
+
+
+def with_client(service: ServiceDefinition, *, organisation: Organisation, custom: CustomService | None = None) -> ServiceDefinition:
+    """Return ``service`` with its OAuth client id and secret filled in (decrypted)."""
+    if not service.is_oauth:
+        return service
+    if service.kind == "custom":
+        if custom is None:
+            custom = CustomService.objects.get(organisation=organisation, link_name=service.link_name)
+        secret = custom.read_secret("client_secret")
+        client_id = None
+    else:
+        client = ServiceClient.objects.filter(organisation=organisation, service_link_name=service.link_name).first()
+        secret = client.read_secret("client_secret") if client else None
+        client_id = client.client_id if client else None
+    if service.oauth2:
+        return dataclasses.replace(
+            service, oauth2=dataclasses.replace(service.oauth2, client_id=client_id or service.oauth2.client_id, client_secret=secret)
+        )
+    return dataclasses.replace(
+        service, oauth1=dataclasses.replace(service.oauth1, consumer_key=client_id or service.oauth1.consumer_key, consumer_secret=secret)
+    )
+
+
+def connection_service(connection: Connection, *, with_secrets: bool = False) -> ServiceDefinition:
+    """Return the connection's service with its config placeholders filled in."""
+    if connection.custom_service_id:
+        service = custom_definition(connection.custom_service)
+    else:
+        service = registry.get(connection.service_link_name)
+        if service is None:
+            raise NotFound(
+                f"The service {connection.service_link_name!r} of this connection is no longer in the catalog."
+            )
+    if with_secrets:
+        service = with_client(service, organisation=connection.organisation, custom=connection.custom_service)
+    return service.with_config(connection.config or {})
+
+
+def _last_used_subquery():
+    return Subquery(
+        InvocationLog.objects.filter(connection=OuterRef("pk")).order_by("-at").values("at")[:1]
+    )
+
+
+def connection_list(
+    *, organisation: Organisation, status: str | None = None, service: str | None = None, search: str | None = None
+) -> QuerySet[Connection]:
+    qs = (
+        Connection.objects.filter(organisation=organisation)
+        .select_related("custom_service", "created_by", "organisation")
+        .annotate(last_used_at=_last_used_subquery())
+    )
+    if status:
+        qs = qs.filter(status=status)
+    if service:
+        qs = qs.filter(service_link_name=service)
+    if search:
+        qs = qs.filter(Q(name__icontains=search) | Q(link_name__icontains=search.lower()))
+    return qs.order_by("link_name")
+
+
+def connection_get(*, organisation: Organisation, link_name: str, annotate: bool = True) -> Connection:
+    qs = Connection.objects.filter(organisation=organisation, link_name=link_name).select_related(
+        "custom_service", "created_by", "organisation"
+    )
+    if annotate:
+        qs = qs.annotate(last_used_at=_last_used_subquery())
+    connection = qs.first()
+    if connection is None:
+        raise NotFound(f"No connection with link name {link_name!r}.")
+    return connection
+
+
+def invocation_list(*, connection: Connection) -> QuerySet[InvocationLog]:
+    return InvocationLog.objects.filter(connection=connection).order_by("-at", "-id")
+
+
+def connections_using(*, organisation: Organisation, service_link_name: str) -> int:
+    return Connection.objects.filter(organisation=organisation, service_link_name=service_link_name).count()

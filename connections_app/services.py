@@ -1,0 +1,533 @@
+"""Business steps: plain functions named ``<noun>_<verb>`` with keyword-only arguments.
+
+Views, serializers, templates, commands and tasks call these and nothing deeper. Each step
+validates its input completely before it writes, and writes in one transaction, so bad
+input leaves nothing half-stored.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from services_catalog import registry
+from services_catalog.schema import LINK_NAME_RE, SchemaError, ServiceDefinition
+
+from . import selectors
+from .auth import strategy_for
+from .errors import (
+    Conflict,
+    ConnectionNotReady,
+    ConnectionsError,
+    NotFound,
+    ValidationFailed,
+)
+from .models import (
+    ApiToken,
+    AuthorizeLink,
+    Connection,
+    ConnectionStatus,
+    CustomService,
+    Event,
+    Membership,
+    Organisation,
+    ServiceClient,
+    sha256_hex,
+)
+
+NAME_MAX = 100
+
+
+# -- events ------------------------------------------------------------------------------
+def event_record(*, organisation: Organisation, actor: str, action: str, target: str = "", data: dict | None = None) -> Event:
+    """Record an audit event. ``data`` must never hold a secret."""
+    return Event.objects.create(organisation=organisation, actor=actor or "", action=action, target=target, data=data or {})
+
+
+# -- validation helpers ------------------------------------------------------------------
+def _check_link_name(value: Any, field: str = "link_name") -> str:
+    if not isinstance(value, str) or not LINK_NAME_RE.match(value):
+        raise ValidationFailed.field(
+            field, "Must start with a lower case letter and use only a-z, 0-9 and _ (2 to 50 characters)."
+        )
+    return value
+
+
+def _check_name(value: Any, field: str = "name") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationFailed.field(field, "This field is required.")
+    if len(value.strip()) > NAME_MAX:
+        raise ValidationFailed.field(field, f"At most {NAME_MAX} characters.")
+    return value.strip()
+
+
+def _schema_error(exc: SchemaError) -> ValidationFailed:
+    return ValidationFailed(f"{exc.field}: {exc.message}", fields={exc.field: [exc.message]})
+
+
+# -- custom services ---------------------------------------------------------------------
+SECRET_KEYS = {"oauth2": "client_secret", "oauth1": "consumer_secret"}
+
+
+def _split_secret(data: dict) -> tuple[dict, str | None]:
+    """Return the definition without its client secret, and the secret."""
+    clean = {k: v for k, v in data.items() if k not in ("kind", "created_at", "has_client_secret")}
+    secret = None
+    for block, key in SECRET_KEYS.items():
+        if isinstance(clean.get(block), dict):
+            clean[block] = dict(clean[block])
+            clean[block].pop("has_client_secret", None)
+            value = clean[block].pop(key, None)
+            if value is not None:
+                if not isinstance(value, str):
+                    raise ValidationFailed.field(f"{block}.{key}", "Must be a string.")
+                secret = value
+    return clean, secret
+
+
+def _require_client(definition: ServiceDefinition, secret: str | None) -> None:
+    if definition.oauth2 and not definition.oauth2.client_id:
+        raise ValidationFailed.field("oauth2.client_id", "This field is required.")
+    if definition.oauth2 and not secret:
+        raise ValidationFailed.field("oauth2.client_secret", "This field is required.")
+    if definition.oauth1 and not definition.oauth1.consumer_key:
+        raise ValidationFailed.field("oauth1.consumer_key", "This field is required.")
+    if definition.oauth1 and not secret:
+        raise ValidationFailed.field("oauth1.consumer_secret", "This field is required.")
+
+
+def custom_service_create(*, organisation: Organisation, actor, data: dict) -> CustomService:
+    if not isinstance(data, dict):
+        raise ValidationFailed("Send the service as a JSON object.")
+    clean, secret = _split_secret(data)
+    try:
+        definition = ServiceDefinition.from_dict(clean, source="custom service", kind="custom")
+    except SchemaError as exc:
+        raise _schema_error(exc) from None
+    if definition.config_fields:
+        raise ValidationFailed.field("config_fields", "Custom services do not take config fields.")
+    _require_client(definition, secret)
+    if registry.get(definition.link_name) is not None:
+        raise Conflict(f"The link name {definition.link_name!r} is taken by a preconfigured service.")
+    stored = definition.to_dict()
+    try:
+        with transaction.atomic():
+            custom = CustomService(
+                organisation=organisation, link_name=definition.link_name, name=definition.name,
+                definition=stored, created_by=actor if getattr(actor, "pk", None) else None,
+            )
+            custom.write_secret("client_secret", secret)
+            custom.save()
+            event_record(organisation=organisation, actor=_actor_name(actor), action="service.created", target=custom.link_name)
+    except IntegrityError:
+        raise Conflict(f"The link name {definition.link_name!r} is already taken.") from None
+    return custom
+
+
+def custom_service_update(*, organisation: Organisation, actor, link_name: str, data: dict) -> CustomService:
+    if not isinstance(data, dict):
+        raise ValidationFailed("Send the changes as a JSON object.")
+    with transaction.atomic():
+        custom = _custom_for_write(organisation, link_name, lock=True)
+        if "link_name" in data and data["link_name"] != custom.link_name:
+            raise ValidationFailed.field("link_name", "The link name of a service cannot change.")
+        if "auth_type" in data and data["auth_type"] != custom.definition["auth_type"]:
+            if selectors.connections_using(organisation=organisation, service_link_name=link_name):
+                raise Conflict("The auth type cannot change while connections use this service.")
+        changes, secret = _split_secret(data)
+        merged = dict(custom.definition)
+        for key, value in changes.items():
+            if key in ("oauth2", "oauth1") and isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+        if "base_url" in changes and "allowed_hosts" not in changes:
+            merged["allowed_hosts"] = None  # recomputed from the new base_url
+        try:
+            definition = ServiceDefinition.from_dict(merged, source="custom service", kind="custom")
+        except SchemaError as exc:
+            raise _schema_error(exc) from None
+        if definition.config_fields:
+            raise ValidationFailed.field("config_fields", "Custom services do not take config fields.")
+        secret_changed = secret is not None
+        if secret is None and definition.is_oauth:
+            secret = custom.read_secret("client_secret")
+        _require_client(definition, secret)
+        custom.definition = definition.to_dict()
+        custom.name = definition.name
+        custom.write_secret("client_secret", secret if definition.is_oauth else None)
+        custom.save()
+        event_record(
+            organisation=organisation, actor=_actor_name(actor), action="service.updated", target=link_name,
+            data={"client_secret_changed": secret_changed},
+        )
+    return custom
+
+
+def custom_service_delete(*, organisation: Organisation, actor, link_name: str) -> None:
+    with transaction.atomic():
+        custom = _custom_for_write(organisation, link_name, lock=True)
+        if custom.connections.exists():
+            raise Conflict("This service is still used by connections; delete them first.")
+        custom.delete()
+        event_record(organisation=organisation, actor=_actor_name(actor), action="service.deleted", target=link_name)
+
+
+def _custom_for_write(organisation: Organisation, link_name: str, *, lock: bool) -> CustomService:
+    qs = CustomService.objects.filter(organisation=organisation, link_name=link_name)
+    if lock:
+        qs = qs.select_for_update()
+    custom = qs.first()
+    if custom is None:
+        if registry.get(link_name) is not None:
+            raise ValidationFailed.field("link_name", "Preconfigured services cannot be changed or deleted.")
+        raise NotFound(f"No service with link name {link_name!r}.")
+    return custom
+
+
+def service_client_set(*, organisation: Organisation, actor, link_name: str, data: dict) -> ServiceClient:
+    """Store an organisation's OAuth client (or OAuth1 consumer) for a preconfigured service."""
+    service = registry.get(link_name)
+    if service is None:
+        if CustomService.objects.filter(organisation=organisation, link_name=link_name).exists():
+            raise ValidationFailed.field(
+                "link_name", "A custom service keeps its client in the service itself; PATCH the service."
+            )
+        raise NotFound(f"No service with link name {link_name!r}.")
+    if not service.is_oauth:
+        raise ValidationFailed.field("link_name", "Only OAuth services take client credentials.")
+    id_key, secret_key = ("client_id", "client_secret") if service.oauth2 else ("consumer_key", "consumer_secret")
+    if not isinstance(data, dict):
+        raise ValidationFailed("Send the client as a JSON object.")
+    errors = {}
+    for key in (id_key, secret_key):
+        value = data.get(key)
+        if not isinstance(value, str) or not value.strip():
+            errors[key] = ["This field is required."]
+        elif len(value) > 2000 or any(c in value for c in "\r\n\0"):
+            errors[key] = ["Must be one line of at most 2000 characters."]
+    unknown = set(data) - {id_key, secret_key}
+    for key in unknown:
+        errors[key] = ["Unknown field."]
+    if errors:
+        raise ValidationFailed("The client credentials are not valid.", fields=errors)
+    with transaction.atomic():
+        client, _ = ServiceClient.objects.select_for_update().get_or_create(
+            organisation=organisation, service_link_name=link_name, defaults={"client_id": data[id_key].strip()}
+        )
+        client.client_id = data[id_key].strip()
+        client.write_secret("client_secret", data[secret_key])
+        client.save()
+        event_record(organisation=organisation, actor=_actor_name(actor), action="service.client_set", target=link_name)
+    return client
+
+
+# -- connections -------------------------------------------------------------------------
+def _check_scopes(service: ServiceDefinition, scopes: Any) -> list[str]:
+    if scopes is None:
+        return list(service.default_scopes)
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        raise ValidationFailed.field("scopes", "Must be a list of scope names.")
+    if scopes and not service.is_oauth:
+        raise ValidationFailed.field("scopes", "Only OAuth services take scopes.")
+    if service.scopes:
+        unknown = [s for s in scopes if s not in service.scope_names]
+        if unknown:
+            raise ValidationFailed.field("scopes", f"Unknown scope: {', '.join(unknown)}.")
+    elif any(not re.fullmatch(r"[!#-\[\]-~]{1,300}", s) for s in scopes):
+        raise ValidationFailed.field("scopes", "Scope names are printable text without spaces.")
+    return list(dict.fromkeys(scopes))
+
+
+def _check_config(service: ServiceDefinition, config: Any) -> dict:
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        raise ValidationFailed.field("config", "Must be an object.")
+    errors = service.config_errors(config)
+    if errors:
+        raise ValidationFailed("Some config values are missing or not valid.", fields=errors)
+    return {f.name: config.get(f.name) or f.default for f in service.config_fields}
+
+
+def _client_ready(service: ServiceDefinition) -> bool:
+    if service.oauth2:
+        return bool(service.oauth2.client_id and service.oauth2.client_secret)
+    if service.oauth1:
+        return bool(service.oauth1.consumer_key and service.oauth1.consumer_secret)
+    return True
+
+
+def _actor_name(actor) -> str:
+    return getattr(actor, "username", None) or (actor if isinstance(actor, str) else "")
+
+
+def connection_create(
+    *, organisation: Organisation, actor, name: Any, link_name: Any, service: Any,
+    scopes: Any = None, credentials: Any = None, config: Any = None,
+) -> tuple[Connection, str | None]:
+    """Create a connection; return it and, for OAuth, a one-time authorize URL."""
+    errors: dict[str, list[str]] = {}
+    for field, check in (("name", _check_name), ("link_name", _check_link_name)):
+        try:
+            check({"name": name, "link_name": link_name}[field])
+        except ValidationFailed as exc:
+            errors.update(exc.fields)
+    if not isinstance(service, str) or not service:
+        errors["service"] = ["This field is required."]
+    if errors:
+        raise ValidationFailed("Some fields are missing or not valid.", fields=errors)
+    try:
+        definition = selectors.service_get(organisation=organisation, link_name=service)
+    except NotFound:
+        raise ValidationFailed.field("service", f"No service with link name {service!r}.") from None
+    custom = CustomService.objects.filter(organisation=organisation, link_name=service).first() if definition.kind == "custom" else None
+    clean_config = _check_config(definition, config)
+    resolved = selectors.with_client(definition, organisation=organisation, custom=custom).with_config(clean_config)
+    clean_scopes = _check_scopes(definition, scopes)
+    strategy = strategy_for(resolved)
+    clean_credentials = strategy.validate_credentials(credentials)
+    if resolved.is_oauth and not _client_ready(resolved):
+        raise ValidationFailed.field(
+            "service",
+            f"No OAuth client is set for {definition.name} in this organisation; an admin sets it under "
+            f"Services (PUT /api/v1/services/{definition.link_name}/client/).",
+        )
+    now = timezone.now()
+    connection = Connection(
+        organisation=organisation, link_name=link_name, name=name.strip(), service_link_name=definition.link_name,
+        custom_service=custom, scopes=clean_scopes, config=clean_config,
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
+    if not strategy.uses_consent:
+        connection.set_credentials(clean_credentials, hint=strategy.hint(clean_credentials))
+        connection.status = ConnectionStatus.CONNECTED
+        connection.connected_at = now
+    try:
+        with transaction.atomic():
+            connection.save()
+            event_record(
+                organisation=organisation, actor=_actor_name(actor), action="connection.created", target=link_name,
+                data={"service": definition.link_name},
+            )
+            if connection.status == ConnectionStatus.CONNECTED:
+                event_record(organisation=organisation, actor=_actor_name(actor), action="connection.connected", target=link_name)
+    except IntegrityError:
+        raise Conflict(f"The link name {link_name!r} is already used by another connection.") from None
+    authorize_url = None
+    if resolved.oauth2 and resolved.oauth2.grant_type == "client_credentials":
+        from . import tokens  # noqa: PLC0415
+
+        tokens.client_credentials_fetch(connection=connection, service=resolved, actor=_actor_name(actor))
+    elif resolved.is_oauth:
+        authorize_url = authorize_link_create(connection=connection, scopes=clean_scopes)
+    return connection, authorize_url
+
+
+def connection_update(
+    *, organisation: Organisation, actor, link_name: str, data: dict
+) -> tuple[Connection, str | None]:
+    """Change name, scopes or credentials; ``link_name`` never changes."""
+    if not isinstance(data, dict):
+        raise ValidationFailed("Send the changes as a JSON object.")
+    if "link_name" in data and data["link_name"] != link_name:
+        raise ValidationFailed.field("link_name", "The link name of a connection never changes; scripts use it.")
+    unknown = set(data) - {"name", "scopes", "credentials", "link_name"}
+    if unknown:
+        raise ValidationFailed("Unknown fields.", fields={k: ["This field cannot be changed."] for k in sorted(unknown)})
+    authorize_url = None
+    with transaction.atomic():
+        connection = Connection.objects.select_for_update().select_related("custom_service", "organisation").filter(
+            organisation=organisation, link_name=link_name
+        ).first()
+        if connection is None:
+            raise NotFound(f"No connection with link name {link_name!r}.")
+        service = selectors.connection_service(connection)
+        strategy = strategy_for(service)
+        changed = []
+        if "name" in data:
+            connection.name = _check_name(data["name"])
+            changed.append("name")
+        if "credentials" in data:
+            if strategy.uses_consent:
+                raise ValidationFailed.field("credentials", "OAuth connections get their credentials through consent; use reconnect.")
+            current = connection.credentials if connection.credentials_encrypted else {}
+            values = strategy.validate_credentials(data["credentials"], partial=True)
+            merged = {**current, **values}
+            strategy.validate_credentials(merged)
+            connection.set_credentials(merged, hint=strategy.hint(merged))
+            if connection.status in (ConnectionStatus.NEEDS_REAUTH, ConnectionStatus.REVOKED, ConnectionStatus.PENDING):
+                connection.status = ConnectionStatus.CONNECTED
+                connection.connected_at = timezone.now()
+                connection.error = ""
+            changed.append("credentials")
+        scopes_changed = False
+        if "scopes" in data:
+            new_scopes = _check_scopes(service, data["scopes"])
+            if service.is_oauth and set(new_scopes) != set(connection.scopes):
+                scopes_changed = True
+            connection.scopes = new_scopes
+            changed.append("scopes")
+        if scopes_changed:
+            # The stored tokens stay until the new consent finishes (they are not revoked),
+            # but the contract makes the connection pending until then.
+            connection.status = ConnectionStatus.PENDING
+        connection.save()
+        event_record(
+            organisation=organisation, actor=_actor_name(actor),
+            action="connection.credentials_changed" if "credentials" in changed else "connection.updated",
+            target=link_name, data={"changed": changed},
+        )
+        if scopes_changed:
+            authorize_url = authorize_link_create(connection=connection, scopes=connection.scopes)
+    return connection, authorize_url
+
+
+def authorize_link_create(*, connection: Connection, scopes: list[str] | None = None) -> str:
+    """Return a one-time absolute URL (valid 30 minutes) that starts consent in any browser."""
+    token = secrets.token_urlsafe(32)
+    AuthorizeLink.objects.create(
+        connection=connection, token_hash=sha256_hex(token),
+        scopes=list(connection.scopes if scopes is None else scopes),
+        expires_at=timezone.now() + timedelta(seconds=settings.CONNECTIONS_AUTHORIZE_LINK_SECONDS),
+    )
+    return f"{settings.CONNECTIONS_BASE_URL}/oauth/authorize/{token}"
+
+
+def connection_reconnect(*, organisation: Organisation, actor, link_name: str) -> tuple[Connection, str]:
+    connection = selectors.connection_get(organisation=organisation, link_name=link_name, annotate=False)
+    service = selectors.connection_service(connection, with_secrets=True)
+    if not service.is_oauth or (service.oauth2 and service.oauth2.grant_type == "client_credentials"):
+        raise ValidationFailed.field("link_name", "Only OAuth connections with consent can be reconnected; update the credentials instead.")
+    if not _client_ready(service):
+        raise ValidationFailed.field("service", f"No OAuth client is set for {service.name} in this organisation.")
+    url = authorize_link_create(connection=connection)
+    event_record(organisation=organisation, actor=_actor_name(actor), action="connection.reconnect_started", target=link_name)
+    return connection, url
+
+
+def connection_revoke(*, organisation: Organisation, actor, link_name: str) -> Connection:
+    """Revoke at the provider where possible, wipe credentials, set ``revoked``."""
+    connection = selectors.connection_get(organisation=organisation, link_name=link_name, annotate=False)
+    _revoke_at_provider(connection)
+    with transaction.atomic():
+        locked = Connection.objects.select_for_update().get(pk=connection.pk)
+        locked.set_credentials(None)
+        locked.status = ConnectionStatus.REVOKED
+        locked.expires_at = None
+        locked.error = ""
+        locked.save()
+        AuthorizeLink.objects.filter(connection=locked, used_at__isnull=True).delete()
+        event_record(organisation=organisation, actor=_actor_name(actor), action="connection.revoked", target=link_name)
+    return selectors.connection_get(organisation=organisation, link_name=link_name)
+
+
+def connection_delete(*, organisation: Organisation, actor, link_name: str) -> None:
+    connection = selectors.connection_get(organisation=organisation, link_name=link_name, annotate=False)
+    _revoke_at_provider(connection)
+    with transaction.atomic():
+        Connection.objects.filter(pk=connection.pk).delete()
+        event_record(organisation=organisation, actor=_actor_name(actor), action="connection.deleted", target=link_name)
+
+
+def _revoke_at_provider(connection: Connection) -> None:
+    """Call the provider's revocation endpoint; a failure is logged and never blocks the wipe."""
+    if not connection.credentials_encrypted:
+        return
+    service = selectors.connection_service(connection, with_secrets=True)
+    if service.oauth2 and service.oauth2.revoke_url:
+        from . import tokens  # noqa: PLC0415
+
+        tokens.revoke(connection=connection, service=service)
+
+
+def connection_test(*, organisation: Organisation, actor, link_name: str) -> dict:
+    """Run the service's verify request, or report whether credentials are usable."""
+    connection = selectors.connection_get(organisation=organisation, link_name=link_name, annotate=False)
+    service = selectors.connection_service(connection)
+    if connection.status != ConnectionStatus.CONNECTED:
+        return {"ok": False, "status_code": None, "message": f"The connection is {connection.status}; " + _next_step(connection)}
+    if service.verify is None:
+        strategy = strategy_for(service)
+        usable = strategy.has_usable_credentials(connection.credentials)
+        expired = connection.expires_at is not None and connection.expires_at <= timezone.now()
+        if not usable:
+            return {"ok": False, "status_code": None, "message": "Credentials are missing; " + _next_step(connection)}
+        if expired and not connection.credentials.get("refresh_token"):
+            return {"ok": False, "status_code": None, "message": "The access token has expired; reconnect."}
+        return {"ok": True, "status_code": None, "message": "Credentials are present and unexpired (this service has no verify request)."}
+    from .invoke import invoke  # noqa: PLC0415
+
+    try:
+        result = invoke(
+            organisation=organisation, actor=actor, connection=link_name, url=service.verify.path,
+            method=service.verify.method, timeout=15,
+        )
+    except ConnectionsError as exc:
+        return {"ok": False, "status_code": None, "message": exc.message}
+    status = result["status_code"]
+    if 200 <= status < 300:
+        return {"ok": True, "status_code": status, "message": "The service accepted the credentials."}
+    if status in (401, 403):
+        return {"ok": False, "status_code": status, "message": "The service refused the credentials; " + _next_step(connection)}
+    return {"ok": False, "status_code": status, "message": f"The service answered {status}."}
+
+
+def _next_step(connection: Connection) -> str:
+    service = selectors.connection_service(connection)
+    if service.is_oauth:
+        return "reconnect to give consent again."
+    return "update the credentials."
+
+
+def connection_require_ready(connection: Connection) -> None:
+    if connection.status != ConnectionStatus.CONNECTED:
+        hint = {
+            ConnectionStatus.PENDING: "consent has not finished; open its authorize URL",
+            ConnectionStatus.NEEDS_REAUTH: "the provider refused its credentials; reconnect it",
+            ConnectionStatus.REVOKED: "it was revoked; reconnect it or update its credentials",
+        }[connection.status]
+        raise ConnectionNotReady(f"The connection {connection.link_name!r} is {connection.status}: {hint}.")
+
+
+# -- tokens and organisations ------------------------------------------------------------
+def api_token_create(*, membership: Membership, name: str = "") -> tuple[ApiToken, str]:
+    """Create an API token; the key is returned once and only its hash is stored."""
+    key = "cnx_" + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(membership=membership, name=name[:100], key_hash=sha256_hex(key), prefix=key[:10])
+    event_record(
+        organisation=membership.organisation, actor=membership.user.username, action="token.created",
+        target=token.prefix, data={"role": membership.role},
+    )
+    return token, key
+
+
+def membership_ensure(*, username: str, org_slug: str, role: str | None, create: bool, password: str | None = None) -> Membership:
+    """Return the user's membership in the organisation, creating what is missing if asked."""
+    from django.contrib.auth import get_user_model  # noqa: PLC0415
+
+    User = get_user_model()
+    with transaction.atomic():
+        user = User.objects.filter(username=username).first()
+        organisation = Organisation.objects.filter(slug=org_slug).first()
+        if not create and (user is None or organisation is None):
+            raise NotFound("No such user or organisation; pass --create to create them.")
+        if user is None:
+            user = User.objects.create_user(username=username, password=password)
+        if organisation is None:
+            organisation = Organisation.objects.create(slug=org_slug, name=org_slug)
+        membership = Membership.objects.filter(user=user, organisation=organisation).first()
+        if membership is None:
+            if not create:
+                raise NotFound(f"{username} is not a member of {org_slug}; pass --create to add them.")
+            membership = Membership.objects.create(user=user, organisation=organisation, role=role or "developer")
+        elif role and membership.role != role:
+            membership.role = role
+            membership.save(update_fields=["role"])
+    return membership

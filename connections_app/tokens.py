@@ -1,0 +1,357 @@
+"""OAuth 2.0 tokens: exchange, store, refresh (single-flight), revoke.
+
+Authlib's ``OAuth2Session`` speaks the protocol (client authentication, grant bodies,
+RFC 7009 revocation); it runs over the same guarded transport as invoke, with a timeout
+and a size cap on the token endpoint's answer.
+
+Single flight: a refresh takes a short lease on the connection row with one atomic
+``UPDATE ... WHERE lease is free`` (works on SQLite and PostgreSQL, across processes, and
+expires by itself if its holder dies). Whoever waits re-reads the row and uses the token
+the winner stored. A rotated refresh token is saved in the same write as the new access
+token; one the provider does not return keeps the old one.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from datetime import timedelta
+
+import requests
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.requests_client import OAuth1Session, OAuth2Session
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from services_catalog.schema import ServiceDefinition
+
+from . import http
+from .errors import ConnectionsError, UpstreamError, UpstreamTimeout, ValidationFailed
+from .models import Connection, ConnectionStatus
+
+logger = logging.getLogger(__name__)
+
+TOKEN_TIMEOUT_SECONDS = 20
+TOKEN_MAX_BYTES = 256 * 1024
+LEASE_SECONDS = 60
+WAIT_SECONDS = 30
+INVOKE_REFRESH_LEEWAY = timedelta(seconds=60)
+# Provider answers that mean the grant is dead: only a person can fix it (re-consent).
+TERMINAL_ERRORS = {"invalid_grant", "unauthorized_client", "invalid_client", "access_denied", "invalid_scope"}
+
+
+class RefreshFailed(ConnectionsError):
+    """A refresh failed; ``terminal`` says whether retrying can help."""
+
+    code, status = "upstream_error", 502
+
+    def __init__(self, message: str, *, terminal: bool):
+        super().__init__(message)
+        self.terminal = terminal
+
+
+class GuardedSessionMixin:
+    """Authlib sessions over the guarded adapter, with a deadline and a size cap."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.trust_env = False
+        adapter = http.GuardedAdapter(max_retries=0)
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+
+    def request(self, method, url, *args, **kwargs):
+        http.check_url(url, [http.host_of(url)])  # scheme and private-address rules
+        deadline = time.monotonic() + TOKEN_TIMEOUT_SECONDS
+        kwargs.update(timeout=(10, TOKEN_TIMEOUT_SECONDS), stream=True, allow_redirects=False)
+        try:
+            response = super().request(method, url, *args, **kwargs)
+        except http.BlockedAddress:
+            raise UpstreamError("The token endpoint is on a private address.") from None
+        except requests.exceptions.Timeout:
+            raise UpstreamTimeout("The token endpoint did not answer in time.") from None
+        except requests.exceptions.RequestException:
+            raise UpstreamError("The token endpoint could not be reached.") from None
+        try:
+            response._content = http.read_capped(response, TOKEN_MAX_BYTES, deadline)
+        finally:
+            response.close()
+        return response
+
+
+class _TokenSession(GuardedSessionMixin, OAuth2Session):
+    pass
+
+
+class OAuth1TokenSession(GuardedSessionMixin, OAuth1Session):
+    pass
+
+
+def token_session(service: ServiceDefinition, **kwargs) -> _TokenSession:
+    config = service.oauth2
+    return _TokenSession(
+        client_id=config.client_id,
+        client_secret=config.client_secret,
+        token_endpoint_auth_method=config.token_endpoint_auth_method,
+        revocation_endpoint_auth_method=config.token_endpoint_auth_method,
+        **kwargs,
+    )
+
+
+def call_token_endpoint(fn, *args, **kwargs) -> dict:
+    """Run an Authlib token call; classify every failure; return a checked token dict."""
+    try:
+        token = fn(*args, **kwargs)
+    except OAuthError as exc:
+        error = (exc.error or "error")[:60]
+        terminal = error in TERMINAL_ERRORS
+        raise RefreshFailed(f"The provider refused the token request ({error}).", terminal=terminal) from None
+    except requests.exceptions.HTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else 0
+        raise RefreshFailed(f"The token endpoint answered HTTP {status}.", terminal=False) from None
+    except (UpstreamError, UpstreamTimeout) as exc:
+        raise RefreshFailed(exc.message, terminal=False) from None
+    except ValueError:
+        raise RefreshFailed("The token endpoint's answer is not a JSON token.", terminal=False) from None
+    access_token = token.get("access_token") if isinstance(token, dict) else None
+    if not isinstance(access_token, str) or not access_token or len(access_token) > 8192:
+        raise RefreshFailed("The token endpoint's answer has no usable access_token.", terminal=False)
+    return dict(token)
+
+
+def _expires_at(token: dict):
+    expires_in = token.get("expires_in")
+    try:
+        seconds = int(expires_in)
+    except (TypeError, ValueError):
+        return None
+    return timezone.now() + timedelta(seconds=max(0, seconds))
+
+
+def credentials_from_token(token: dict, previous: dict | None = None) -> dict:
+    """Keep what we need of a token answer; keep the old refresh token if none came back."""
+    refresh_token = token.get("refresh_token") or (previous or {}).get("refresh_token")
+    creds = {"access_token": token["access_token"], "token_type": str(token.get("token_type") or "Bearer")[:40]}
+    if isinstance(refresh_token, str) and refresh_token:
+        creds["refresh_token"] = refresh_token
+    scope = token.get("scope")
+    if isinstance(scope, str):
+        creds["scope"] = scope[:2000]
+    return creds
+
+
+def store_token(connection: Connection, token: dict, *, previous: dict | None = None, first: bool = False) -> None:
+    """Write the new token, its expiry and status in one save (call inside a transaction)."""
+    now = timezone.now()
+    connection.set_credentials(credentials_from_token(token, previous))
+    connection.expires_at = _expires_at(token)
+    connection.last_refreshed_at = now
+    connection.refresh_failing_since = None
+    connection.error = ""
+    connection.status = ConnectionStatus.CONNECTED
+    if first or connection.connected_at is None:
+        connection.connected_at = now
+    connection.save()
+
+
+# -- the lease ---------------------------------------------------------------------------
+def _take_lease(connection_id: int, owner: str) -> bool:
+    now = timezone.now()
+    taken = Connection.objects.filter(pk=connection_id).filter(
+        Q(refresh_lock_until__isnull=True) | Q(refresh_lock_until__lt=now)
+    ).update(refresh_lock_until=now + timedelta(seconds=LEASE_SECONDS), refresh_lock_owner=owner)
+    return taken == 1
+
+
+def _release_lease(connection_id: int, owner: str) -> None:
+    Connection.objects.filter(pk=connection_id, refresh_lock_owner=owner).update(refresh_lock_until=None, refresh_lock_owner="")
+
+
+def _reload(connection: Connection) -> Connection:
+    return Connection.objects.select_related("custom_service", "organisation").get(pk=connection.pk)
+
+
+def refresh(
+    *, connection: Connection, service: ServiceDefinition, stale_access_token: str | None, force: bool = False
+) -> dict:
+    """Refresh the connection's token unless someone else already did; return credentials.
+
+    ``stale_access_token`` is the token the caller saw: if the stored one differs when the
+    lease is ours, another caller refreshed meanwhile and its token is used as is.
+    """
+    owner = secrets.token_hex(8)
+    waited_until = time.monotonic() + WAIT_SECONDS
+    while True:
+        current = _reload(connection)
+        creds = current.read_secret("credentials") or {}
+        if current.status != ConnectionStatus.CONNECTED:
+            raise RefreshFailed(current.error or f"The connection is {current.status}.", terminal=True)
+        if creds.get("access_token") != stale_access_token and not _due(current, force=False):
+            return creds
+        if _take_lease(current.pk, owner):
+            break
+        if time.monotonic() > waited_until:
+            raise RefreshFailed("Another refresh of this connection is taking too long.", terminal=False)
+        time.sleep(0.05)
+    try:
+        current = _reload(connection)
+        creds = current.read_secret("credentials") or {}
+        if creds.get("access_token") != stale_access_token and not _due(current, force=False):
+            return creds  # the winner before us stored a fresh token
+        return _refresh_locked(current, service, creds)
+    finally:
+        _release_lease(connection.pk, owner)
+
+
+def _due(connection: Connection, *, force: bool) -> bool:
+    if force or connection.expires_at is None:
+        return force
+    return connection.expires_at <= timezone.now() + INVOKE_REFRESH_LEEWAY
+
+
+def _refresh_locked(connection: Connection, service: ServiceDefinition, creds: dict) -> dict:
+    config = service.oauth2
+    try:
+        if config.grant_type == "client_credentials":
+            session = token_session(service, scope=_scope_string(service, connection.scopes))
+            token = call_token_endpoint(session.fetch_token, config.token_url, grant_type="client_credentials")
+        else:
+            refresh_token = creds.get("refresh_token")
+            if not refresh_token:
+                raise RefreshFailed("The provider gave no refresh token; reconnect to get a new access token.", terminal=True)
+            session = token_session(service)
+            token = call_token_endpoint(session.refresh_token, config.refresh_url, refresh_token=refresh_token)
+    except RefreshFailed as exc:
+        _record_failure(connection, exc)
+        raise
+    with transaction.atomic():
+        store_token(connection, token, previous=creds)
+    logger.info("refreshed token for connection %s", connection.pk)
+    return connection.read_secret("credentials")
+
+
+def _record_failure(connection: Connection, exc: RefreshFailed) -> None:
+    now = timezone.now()
+    if exc.terminal:
+        mark_needs_reauth(connection=connection, reason=f"{exc.message} Reconnect to give consent again.")
+        return
+    failing_since = connection.refresh_failing_since or now
+    message = f"Refresh failed, will retry: {exc.message}"
+    if connection.expires_at and connection.expires_at < now:
+        message = f"The token expired and refreshing has failed since {failing_since:%Y-%m-%d %H:%M} UTC: {exc.message}"
+    Connection.objects.filter(pk=connection.pk).update(refresh_failing_since=failing_since, error=message[:1000])
+
+
+def mark_needs_reauth(*, connection: Connection, reason: str) -> None:
+    """Set ``needs_reauth`` with a clear error (once) and record the event."""
+    from .services import event_record  # noqa: PLC0415
+
+    with transaction.atomic():
+        changed = Connection.objects.filter(pk=connection.pk, status=ConnectionStatus.CONNECTED).update(
+            status=ConnectionStatus.NEEDS_REAUTH, error=reason[:1000]
+        )
+        if changed:
+            event_record(
+                organisation=connection.organisation, actor="system", action="connection.needs_reauth",
+                target=connection.link_name, data={"reason": reason[:300]},
+            )
+
+
+def ensure_fresh(*, connection: Connection, service: ServiceDefinition, credentials: dict) -> dict:
+    """Return usable credentials, refreshing first when the token expires within 60 s."""
+    if not _due(connection, force=False):
+        return credentials
+    if not credentials.get("refresh_token") and service.oauth2.grant_type != "client_credentials":
+        return credentials  # nothing to refresh with; the upstream will say if it is dead
+    service = _with_client(connection, service)
+    try:
+        return refresh(connection=connection, service=service, stale_access_token=credentials.get("access_token"))
+    except RefreshFailed as exc:
+        if exc.terminal:
+            from .errors import ConnectionNotReady  # noqa: PLC0415
+
+            raise ConnectionNotReady(
+                f"The connection {connection.link_name!r} needs re-authorisation: {exc.message}"
+            ) from None
+        if connection.expires_at and connection.expires_at > timezone.now():
+            return credentials  # still valid for a few seconds: use it, retry refresh later
+        raise UpstreamError(f"The token could not be refreshed: {exc.message}") from None
+
+
+def refresh_after_401(*, connection: Connection, service: ServiceDefinition, rejected: dict) -> dict | None:
+    """After an upstream 401: refresh once (or take a refresh someone just made)."""
+    if not rejected.get("refresh_token") and service.oauth2.grant_type != "client_credentials":
+        return None
+    service = _with_client(connection, service)
+    try:
+        return refresh(connection=connection, service=service, stale_access_token=rejected.get("access_token"), force=True)
+    except RefreshFailed:
+        return None
+
+
+def _with_client(connection: Connection, service: ServiceDefinition) -> ServiceDefinition:
+    if service.oauth2.client_secret:
+        return service
+    from . import selectors  # noqa: PLC0415
+
+    return selectors.connection_service(connection, with_secrets=True)
+
+
+def _scope_string(service: ServiceDefinition, scopes: list[str]) -> str | None:
+    return service.oauth2.scope_delimiter.join(scopes) if scopes else None
+
+
+def client_credentials_fetch(*, connection: Connection, service: ServiceDefinition, actor: str) -> None:
+    """Fetch the first token of a client-credentials connection (no consent)."""
+    from .services import event_record  # noqa: PLC0415
+
+    session = token_session(service, scope=_scope_string(service, connection.scopes))
+    try:
+        token = call_token_endpoint(session.fetch_token, service.oauth2.token_url, grant_type="client_credentials")
+    except RefreshFailed as exc:
+        Connection.objects.filter(pk=connection.pk).update(error=f"Could not fetch a token: {exc.message}"[:1000])
+        connection.error = f"Could not fetch a token: {exc.message}"
+        return
+    with transaction.atomic():
+        store_token(connection, token, first=True)
+        event_record(organisation=connection.organisation, actor=actor, action="connection.connected", target=connection.link_name)
+
+
+def revoke(*, connection: Connection, service: ServiceDefinition) -> None:
+    """RFC 7009 revocation of the refresh and access tokens; failures are logged only."""
+    creds = connection.read_secret("credentials") or {}
+    session = token_session(service)
+    for hint in ("refresh_token", "access_token"):
+        value = creds.get(hint)
+        if not value:
+            continue
+        try:
+            response = session.revoke_token(service.oauth2.revoke_url, token=value, token_type_hint=hint)
+            if response.status_code >= 400:
+                logger.warning("revocation of connection %s answered HTTP %s", connection.pk, response.status_code)
+        except (ConnectionsError, requests.exceptions.RequestException, ValueError) as exc:
+            logger.warning("revocation of connection %s failed: %s", connection.pk, type(exc).__name__)
+
+
+def connection_refresh_now(*, organisation, actor, link_name: str) -> Connection:
+    """The ``refresh`` API action: refresh now (OAuth2), single-flight with everyone else."""
+    from . import selectors  # noqa: PLC0415
+    from .services import connection_require_ready  # noqa: PLC0415
+
+    connection = selectors.connection_get(organisation=organisation, link_name=link_name, annotate=False)
+    service = selectors.connection_service(connection, with_secrets=True)
+    if not service.oauth2:
+        raise ValidationFailed.field("link_name", "Only OAuth 2.0 connections have tokens to refresh.")
+    connection_require_ready(connection)
+    creds = connection.read_secret("credentials") or {}
+    try:
+        refresh(connection=connection, service=service, stale_access_token=creds.get("access_token"), force=True)
+    except RefreshFailed as exc:
+        if exc.terminal:
+            from .errors import ConnectionNotReady  # noqa: PLC0415
+
+            raise ConnectionNotReady(f"The provider refused the refresh; reconnect. ({exc.message})") from None
+        raise UpstreamError(exc.message) from None
+    return connection

@@ -1,0 +1,166 @@
+"""Settings shared by every environment. Values that vary come from settings.env."""
+
+from __future__ import annotations
+
+import dj_database_url
+
+from . import env
+
+BASE_DIR = env.BASE_DIR
+VAR_DIR = env.VAR_DIR
+
+SECRET_KEY = env.get("DJANGO_SECRET_KEY") or env.var_secret("django_secret_key", env.new_django_secret)
+DEBUG = False
+ALLOWED_HOSTS = env.get_list("DJANGO_ALLOWED_HOSTS") or ["127.0.0.1", "localhost", "[::1]"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "services_catalog",
+    "connections_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "settings.urls"
+WSGI_APPLICATION = "settings.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "connections_app.web.context.organisation",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'connections.sqlite3'}",
+        conn_max_age=env.get_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "connection-list"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "static"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- Connections --------------------------------------------------------------------
+CONNECTIONS_BASE_URL = (env.get("CONNECTIONS_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
+CONNECTIONS_ENCRYPTION_KEYS = env.get_list("CONNECTIONS_ENCRYPTION_KEYS") or [
+    env.var_secret("encryption_key", env.new_fernet_key)
+]
+CONNECTIONS_ALLOW_PRIVATE_NETWORKS = env.get_bool("CONNECTIONS_ALLOW_PRIVATE_NETWORKS", False)
+CONNECTIONS_CATALOG_DIRS = env.get_list("CONNECTIONS_CATALOG_DIRS")
+CONNECTIONS_REFRESH_AHEAD_SECONDS = env.get_int("CONNECTIONS_REFRESH_AHEAD_SECONDS", 600)
+CONNECTIONS_INVOKE_MAX_BODY_BYTES = env.get_int("CONNECTIONS_INVOKE_MAX_BODY_BYTES", 10 * 1024 * 1024)
+CONNECTIONS_INVOKE_DEFAULT_TIMEOUT = env.get_int("CONNECTIONS_INVOKE_DEFAULT_TIMEOUT", 30)
+CONNECTIONS_INVOKE_MAX_TIMEOUT = env.get_int("CONNECTIONS_INVOKE_MAX_TIMEOUT", 120)
+CONNECTIONS_INVOKE_RATE = env.get("CONNECTIONS_INVOKE_RATE") or "6000/min"
+CONNECTIONS_AUTHORIZE_LINK_SECONDS = 30 * 60
+CONNECTIONS_STATE_SECONDS = 10 * 60
+CONNECTIONS_LOG_RETENTION_DAYS = env.get_int("CONNECTIONS_LOG_RETENTION_DAYS", 30)
+REDIS_URL = env.get("REDIS_URL")
+
+# --- Django REST framework and the OpenAPI schema -------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "connections_app.api.authentication.TokenAuthentication",
+        "connections_app.api.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["connections_app.api.permissions.RolePermission"],
+    "DEFAULT_PAGINATION_CLASS": "connections_app.api.pagination.Pagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "connections_app.api.errors.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_THROTTLE_RATES": {"invoke": CONNECTIONS_INVOKE_RATE},
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Connections API",
+    "DESCRIPTION": "Connect scripts to external services without handling their secrets.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    if not REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+}
+
+# --- Celery ---------------------------------------------------------------------------
+# Without Redis the embedded default uses kombu's file-system transport under var/, so the
+# one run command still has a real worker and scheduler and needs no other service.
+CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {"visibility_timeout": 3600}
+    if REDIS_URL
+    else {
+        "data_folder_in": str(VAR_DIR / "broker" / "queue"),
+        "data_folder_out": str(VAR_DIR / "broker" / "queue"),
+        "processed_folder": str(VAR_DIR / "broker" / "processed"),
+        "store_processed": False,
+    }
+)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.get("LOG_LEVEL") or "INFO"},
+}

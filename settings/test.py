@@ -1,0 +1,21 @@
+"""Test settings: fixed keys, fast hashing; DATABASE_URL picks SQLite or PostgreSQL."""
+
+from .base import *  # noqa: F401,F403
+from .base import VAR_DIR, env
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CONNECTIONS_ENCRYPTION_KEYS = ["Rk9SLVRFU1RTLU9OTFktLWtleS1udW1iZXItb25lLS0="]
+CONNECTIONS_ALLOW_PRIVATE_NETWORKS = True
+CONNECTIONS_BASE_URL = "http://testserver"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_BROKER_URL = env.get("REDIS_URL") or "memory://"
+
+# A file (not :memory:) for the SQLite test database, so that processes the tests start
+# (a Celery worker, gunicorn) see the same data.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{env.get('PYTEST_XDIST_WORKER') or 'main'}.sqlite3")}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0

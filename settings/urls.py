@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularSwaggerView
+
+urlpatterns = [
+    path("api/v1/", include("connections_app.api.urls")),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+    path("", include("connections_app.web.urls")),
+]
+
+handler404 = "connections_app.web.views.not_found"
+handler500 = "connections_app.web.views.server_error"
