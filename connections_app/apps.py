@@ -7,3 +7,4 @@ class ConnectionsAppConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the encryption-key checks)
+        from .api import schema  # noqa: F401  (registers the OpenAPI auth schemes)

@@ -119,11 +119,15 @@ def invoke(
     method, params, headers, form, timeout, retries = _check_request(
         method, params, headers, json, form, body, timeout, retries, strategy.injected_names()
     )
-    http.check_url(full_url, service.allowed_hosts)
     request = http.OutboundRequest(
         method=method, url=full_url, params=params, headers={**service.default_headers, **(headers or {})}, json=json, form=form,
         body=body.encode() if isinstance(body, str) else None,
     )
+    try:
+        http.check_url(full_url, service.allowed_hosts)  # before any refresh or byte is sent
+    except ConnectionsError as exc:
+        _log(conn, actor, timezone.now(), method, _public_url(request), None, 0, exc.code)
+        raise
     credentials = conn.credentials
     secrets_seen = strategy.secret_values(credentials)
     on_response = None

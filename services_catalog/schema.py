@@ -364,15 +364,15 @@ class _Parser:
         if auth_type != "oauth1" and data.get("oauth1"):
             raise self.fail("oauth1", "Only for auth_type oauth1.")
 
+        for key, value in (("base_url", base_url), ("sample_url", sample_url)):
+            for placeholder in PLACEHOLDER_RE.findall(value or ""):
+                if placeholder not in config_names:
+                    raise self.fail(key, f"Placeholder {{{placeholder}}} is not a config field.")
         allowed_hosts = self.allowed_hosts(data, base_url, sample_url)
         for host in allowed_hosts:
             for placeholder in PLACEHOLDER_RE.findall(host):
                 if placeholder not in config_names:
                     raise self.fail("allowed_hosts", f"Placeholder {{{placeholder}}} is not a config field.")
-        for key, value in (("base_url", base_url), ("sample_url", sample_url)):
-            for placeholder in PLACEHOLDER_RE.findall(value or ""):
-                if placeholder not in config_names:
-                    raise self.fail(key, f"Placeholder {{{placeholder}}} is not a config field.")
 
         verify = None
         if data.get("verify") is not None:

@@ -4,12 +4,34 @@ signature in the Authorization header, the query string or the form body per ``p
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+
+from authlib.common.encoding import to_bytes, to_unicode
 from authlib.integrations.requests_client import OAuth1Auth
-from authlib.oauth1 import SIGNATURE_TYPE_BODY, SIGNATURE_TYPE_HEADER, SIGNATURE_TYPE_QUERY
+from authlib.oauth1 import SIGNATURE_TYPE_BODY, SIGNATURE_TYPE_HEADER, SIGNATURE_TYPE_QUERY, ClientAuth
+from authlib.oauth1.rfc5849.signature import generate_signature_base_string
+from authlib.oauth1.rfc5849.util import escape
 
 from .base import AuthStrategy, encodings_of
 
 SIGNATURE_TYPES = {"header": SIGNATURE_TYPE_HEADER, "query": SIGNATURE_TYPE_QUERY, "form": SIGNATURE_TYPE_BODY}
+
+
+def sign_hmac_sha256(client, request) -> str:
+    """HMAC-SHA256 over the RFC 5849 base string (Authlib ships HMAC-SHA1 and PLAINTEXT only).
+
+    Same construction as RFC 5849 section 3.4.2 with SHA-256, as used by providers that
+    offer it (e.g. Xero's and Twitter's OAuth 1.0a variants).
+    """
+    base_string = generate_signature_base_string(request)
+    key = "&".join(escape(s or "") for s in (client.client_secret, client.token_secret))
+    digest = hmac.new(to_bytes(key), to_bytes(base_string), hashlib.sha256).digest()
+    return to_unicode(base64.b64encode(digest))
+
+
+ClientAuth.register_signature_method("HMAC-SHA256", sign_hmac_sha256)
 
 
 class OAuth1Strategy(AuthStrategy):

@@ -1,0 +1,99 @@
+"""Celery tasks: thin, idempotent doors onto ``tokens`` and the log retention.
+
+``refresh_due`` (every minute, from beat) picks connected OAuth 2.0 connections whose token
+expires within ``CONNECTIONS_REFRESH_AHEAD_SECONDS`` and enqueues one ``refresh_connection``
+each, spread out by a random countdown so a large batch does not hit the provider at once.
+``refresh_connection`` is safe to run twice: under the per-connection lease it re-reads the
+row and does nothing when the token is no longer due.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from .models import Connection, ConnectionStatus, InvocationLog
+
+logger = logging.getLogger(__name__)
+
+SWEEP_BATCH = 5000
+MAX_JITTER_SECONDS = 30
+
+
+class TransientRefreshError(Exception):
+    """Raised to make Celery retry a refresh later (network, timeout, 5xx)."""
+
+
+def due_connection_ids(*, now=None, limit: int = SWEEP_BATCH) -> list[int]:
+    """Connected connections with a token expiring within the refresh-ahead window."""
+    now = now or timezone.now()
+    horizon = now + timedelta(seconds=settings.CONNECTIONS_REFRESH_AHEAD_SECONDS)
+    return list(
+        Connection.objects.filter(status=ConnectionStatus.CONNECTED, expires_at__isnull=False, expires_at__lte=horizon)
+        .order_by("expires_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+@shared_task(name="connections_app.tasks.refresh_due", ignore_result=True)
+def refresh_due() -> int:
+    ids = due_connection_ids()
+    jitter = min(MAX_JITTER_SECONDS, max(0, len(ids) // 100))
+    for pk in ids:
+        countdown = random.uniform(0, jitter) if jitter else 0
+        transaction.on_commit(lambda pk=pk, countdown=countdown: refresh_connection.apply_async((pk,), countdown=countdown))
+    if ids:
+        logger.info("refresh sweep: %d connection(s) due", len(ids))
+    return len(ids)
+
+
+@shared_task(
+    name="connections_app.tasks.refresh_connection",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(TransientRefreshError,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=8,
+    ignore_result=True,
+)
+def refresh_connection(self, connection_id: int, force: bool = False) -> str:
+    from . import selectors, tokens
+
+    connection = Connection.objects.select_related("organisation", "custom_service").filter(pk=connection_id).first()
+    if connection is None or connection.status != ConnectionStatus.CONNECTED:
+        return "skipped"
+    horizon = timezone.now() + timedelta(seconds=settings.CONNECTIONS_REFRESH_AHEAD_SECONDS)
+    if not force and (connection.expires_at is None or connection.expires_at > horizon):
+        return "not-due"
+    service = selectors.connection_service(connection, with_secrets=True)
+    if not service.oauth2:
+        return "skipped"
+    creds = connection.read_secret("credentials") or {}
+    try:
+        tokens.refresh(connection=connection, service=service, stale_access_token=creds.get("access_token"), force=True)
+    except tokens.RefreshFailed as exc:
+        if exc.terminal:
+            return "needs-reauth"
+        raise TransientRefreshError(exc.message) from None
+    return "refreshed"
+
+
+@shared_task(name="connections_app.tasks.prune_invocation_logs", ignore_result=True)
+def prune_invocation_logs(batch_size: int = 5000) -> int:
+    """Delete invocation logs older than CONNECTIONS_LOG_RETENTION_DAYS, in batches."""
+    cutoff = timezone.now() - timedelta(days=settings.CONNECTIONS_LOG_RETENTION_DAYS)
+    deleted = 0
+    while True:
+        ids = list(InvocationLog.objects.filter(at__lt=cutoff).values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return deleted
+        deleted += InvocationLog.objects.filter(pk__in=ids).delete()[0]

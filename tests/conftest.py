@@ -1,0 +1,68 @@
+"""Shared fixtures: organisations, members with roles, and API clients holding their tokens."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from connections_app.models import Membership, Organisation, Role
+from connections_app.services import api_token_create
+
+
+@pytest.fixture
+def org(db):
+    return Organisation.objects.create(slug="acme", name="Acme")
+
+
+@pytest.fixture
+def other_org(db):
+    return Organisation.objects.create(slug="globex", name="Globex")
+
+
+@pytest.fixture
+def member_client(db):
+    """Return a factory: member_client(org, role, username=None) -> APIClient with a token."""
+    from django.contrib.auth import get_user_model
+
+    def make(organisation, role=Role.ADMIN, username=None):
+        username = username or f"{role}-{organisation.slug}"
+        user, _ = get_user_model().objects.get_or_create(username=username)
+        membership, _ = Membership.objects.get_or_create(user=user, organisation=organisation, defaults={"role": role})
+        _token, key = api_token_create(membership=membership)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        client.token = key
+        client.user = user
+        return client
+
+    return make
+
+
+@pytest.fixture
+def admin(org, member_client):
+    return member_client(org, Role.ADMIN)
+
+
+@pytest.fixture
+def developer(org, member_client):
+    return member_client(org, Role.DEVELOPER)
+
+
+@pytest.fixture
+def viewer(org, member_client):
+    return member_client(org, Role.VIEWER)
+
+
+@pytest.fixture
+def outsider(other_org, member_client):
+    """An admin of another organisation."""
+    return member_client(other_org, Role.ADMIN)
+
+
+def api_key_service(link_name="acme_crm", *, base_url="https://api.acme.example", param_type="header", keys=("X-Api-Key",), **extra):
+    data = {
+        "link_name": link_name, "name": "Acme CRM", "auth_type": "api_key", "param_type": param_type,
+        "parameters": [{"key": k, "display_name": k} for k in keys], "base_url": base_url,
+    }
+    data.update(extra)
+    return data

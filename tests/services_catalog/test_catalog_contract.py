@@ -1,0 +1,60 @@
+"""One contract suite over every catalog entry (like allauth's shared provider tests)."""
+
+import re
+from urllib.parse import urlsplit
+
+import pytest
+
+from services_catalog import registry
+from services_catalog.schema import LINK_NAME_RE, PLACEHOLDER_RE, host_matches
+
+CATALOG = registry.load()
+REQUIRED = [
+    "zoho", "google", "microsoft", "github", "gitlab", "slack", "salesforce", "hubspot", "dropbox", "box",
+    "atlassian", "zendesk", "shopify", "notion", "asana", "trello", "twitter", "stripe", "twilio", "sendgrid",
+    "mailchimp", "openai", "airtable", "linear", "discord", "spotify", "xero", "quickbooks", "docusign", "calendly",
+]
+
+
+def example_config(service):
+    return {f.name: f.default or (f.choices[0] if f.choices else "example") for f in service.config_fields}
+
+
+def test_catalog_has_at_least_100_services_including_the_named_ones():
+    assert len(CATALOG) >= 100
+    missing = [name for name in REQUIRED if name not in CATALOG]
+    assert not missing
+
+
+@pytest.mark.parametrize("link_name", sorted(CATALOG))
+def test_entry(link_name):
+    service = CATALOG[link_name]
+    assert LINK_NAME_RE.match(service.link_name)
+    filled = service.with_config(example_config(service))
+    urls = [filled.base_url, filled.sample_url, filled.docs_url]
+    if filled.oauth2:
+        urls += [filled.oauth2.authorize_url, filled.oauth2.token_url, filled.oauth2.refresh_url, filled.oauth2.revoke_url]
+    if filled.oauth1:
+        urls += [filled.oauth1.request_token_url, filled.oauth1.authorize_url, filled.oauth1.access_token_url]
+    for url in filter(None, urls):
+        assert urlsplit(url).scheme == "https", url
+        assert not PLACEHOLDER_RE.search(url), url
+    for url in filter(None, [filled.base_url, filled.sample_url]):
+        assert host_matches(urlsplit(url).hostname, filled.allowed_hosts), url
+    for scope in service.scopes:
+        assert scope.name and not re.search(r"\s", scope.name) and scope.display_name
+    assert service.sample_url or service.base_url, "a snippet needs a sample_url or base_url"
+    if service.is_oauth and service.oauth2:
+        assert service.oauth2.token_prefix
+    if service.auth_type == "api_key":
+        assert service.parameters
+
+
+def test_zoho_entry_matches_its_documented_quirks():
+    zoho = CATALOG["zoho"]
+    assert zoho.oauth2.token_prefix == "Zoho-oauthtoken"
+    assert zoho.oauth2.authorize_params.get("access_type") == "offline"
+    assert {"com", "eu", "in", "com.au", "jp"} <= set(zoho.config_fields[0].choices)
+    assert {"Desk.tickets.READ", "Desk.tickets.ALL", "ZohoCRM.modules.ALL"} <= zoho.scope_names
+    eu = zoho.with_config({"dc": "eu"})
+    assert eu.oauth2.token_url.startswith("https://accounts.zoho.eu/")
