@@ -170,7 +170,7 @@ def session() -> requests.Session:
         adapter = GuardedAdapter(pool_connections=32, pool_maxsize=32, max_retries=0)
         s.mount("http://", adapter)
         s.mount("https://", adapter)
-        s.headers = requests.structures.CaseInsensitiveDict({"User-Agent": "Connections/1.0"})
+        s.headers["User-Agent"] = "Connections/1.0"
         _local.session = s
     return s
 
