@@ -236,7 +236,7 @@ def finish_oauth1(*, params: dict, browser_token: str | None) -> Connection:
 
 def _connected(connection: Connection, token: dict, scopes: list[str]) -> None:
     with transaction.atomic():
-        locked = Connection.objects.select_for_update().select_related("organisation").get(pk=connection.pk)
+        locked = Connection.objects.select_for_update(of=("self",)).select_related("organisation").get(pk=connection.pk)
         locked.scopes = scopes
         tokens.store_token(locked, token, first=True)
         event_record(organisation=locked.organisation, actor="consent", action="connection.connected", target=locked.link_name)

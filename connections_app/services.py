@@ -343,7 +343,7 @@ def connection_update(
         raise ValidationFailed("Unknown fields.", fields={k: ["This field cannot be changed."] for k in sorted(unknown)})
     authorize_url = None
     with transaction.atomic():
-        connection = Connection.objects.select_for_update().select_related("custom_service", "organisation").filter(
+        connection = Connection.objects.select_for_update(of=("self",)).select_related("custom_service", "organisation").filter(
             organisation=organisation, link_name=link_name
         ).first()
         if connection is None:
