@@ -20,7 +20,7 @@ from . import http, selectors
 from .auth import strategy_for
 from .errors import ConnectionsError, ValidationFailed
 from .models import Connection, InvocationLog
-from .services import _actor_name, connection_require_ready
+from .services import actor_name, connection_require_ready
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 MAX_RETRIES = 5
@@ -178,7 +178,7 @@ def _public_url(request: http.OutboundRequest) -> str:
 def _log(conn: Connection, actor, at, method: str, url: str, status_code, elapsed_ms: int, error: str) -> None:
     InvocationLog.objects.create(
         organisation_id=conn.organisation_id, connection=conn, at=at, method=method, url=url[:4000],
-        status_code=status_code, elapsed_ms=elapsed_ms, error=error, actor=_actor_name(actor)[:150],
+        status_code=status_code, elapsed_ms=elapsed_ms, error=error, actor=actor_name(actor)[:150],
     )
 
 

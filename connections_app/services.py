@@ -19,7 +19,7 @@ from django.utils import timezone
 from services_catalog import registry
 from services_catalog.schema import LINK_NAME_RE, SchemaError, ServiceDefinition
 
-from . import selectors
+from . import notifications, selectors
 from .auth import strategy_for
 from .errors import (
     Conflict,
@@ -47,7 +47,9 @@ NAME_MAX = 100
 # -- events ------------------------------------------------------------------------------
 def event_record(*, organisation: Organisation, actor: str, action: str, target: str = "", data: dict | None = None) -> Event:
     """Record an audit event. ``data`` must never hold a secret."""
-    return Event.objects.create(organisation=organisation, actor=actor or "", action=action, target=target, data=data or {})
+    event = Event.objects.create(organisation=organisation, actor=actor or "", action=action, target=target, data=data or {})
+    notifications.event_dispatch(event)
+    return event
 
 
 # -- validation helpers ------------------------------------------------------------------
@@ -124,7 +126,7 @@ def custom_service_create(*, organisation: Organisation, actor, data: dict) -> C
             )
             custom.write_secret("client_secret", secret)
             custom.save()
-            event_record(organisation=organisation, actor=_actor_name(actor), action="service.created", target=custom.link_name)
+            event_record(organisation=organisation, actor=actor_name(actor), action="service.created", target=custom.link_name)
     except IntegrityError:
         raise Conflict(f"The link name {definition.link_name!r} is already taken.") from None
     return custom
@@ -164,7 +166,7 @@ def custom_service_update(*, organisation: Organisation, actor, link_name: str, 
         custom.write_secret("client_secret", secret if definition.is_oauth else None)
         custom.save()
         event_record(
-            organisation=organisation, actor=_actor_name(actor), action="service.updated", target=link_name,
+            organisation=organisation, actor=actor_name(actor), action="service.updated", target=link_name,
             data={"client_secret_changed": secret_changed},
         )
     return custom
@@ -176,7 +178,7 @@ def custom_service_delete(*, organisation: Organisation, actor, link_name: str) 
         if custom.connections.exists():
             raise Conflict("This service is still used by connections; delete them first.")
         custom.delete()
-        event_record(organisation=organisation, actor=_actor_name(actor), action="service.deleted", target=link_name)
+        event_record(organisation=organisation, actor=actor_name(actor), action="service.deleted", target=link_name)
 
 
 def _custom_for_write(organisation: Organisation, link_name: str, *, lock: bool) -> CustomService:
@@ -224,7 +226,7 @@ def service_client_set(*, organisation: Organisation, actor, link_name: str, dat
         client.client_id = data[id_key].strip()
         client.write_secret("client_secret", data[secret_key])
         client.save()
-        event_record(organisation=organisation, actor=_actor_name(actor), action="service.client_set", target=link_name)
+        event_record(organisation=organisation, actor=actor_name(actor), action="service.client_set", target=link_name)
     return client
 
 
@@ -264,7 +266,7 @@ def _client_ready(service: ServiceDefinition) -> bool:
     return True
 
 
-def _actor_name(actor) -> str:
+def actor_name(actor) -> str:
     return getattr(actor, "username", None) or (actor if isinstance(actor, str) else "")
 
 
@@ -313,18 +315,18 @@ def connection_create(
         with transaction.atomic():
             connection.save()
             event_record(
-                organisation=organisation, actor=_actor_name(actor), action="connection.created", target=link_name,
+                organisation=organisation, actor=actor_name(actor), action="connection.created", target=link_name,
                 data={"service": definition.link_name},
             )
             if connection.status == ConnectionStatus.CONNECTED:
-                event_record(organisation=organisation, actor=_actor_name(actor), action="connection.connected", target=link_name)
+                event_record(organisation=organisation, actor=actor_name(actor), action="connection.connected", target=link_name)
     except IntegrityError:
         raise Conflict(f"The link name {link_name!r} is already used by another connection.") from None
     authorize_url = None
     if resolved.oauth2 and resolved.oauth2.grant_type == "client_credentials":
         from . import tokens  # noqa: PLC0415
 
-        tokens.client_credentials_fetch(connection=connection, service=resolved, actor=_actor_name(actor))
+        tokens.client_credentials_fetch(connection=connection, service=resolved, actor=actor_name(actor))
     elif resolved.is_oauth:
         authorize_url = authorize_link_create(connection=connection, scopes=clean_scopes)
     return connection, authorize_url
@@ -380,7 +382,7 @@ def connection_update(
             connection.status = ConnectionStatus.PENDING
         connection.save()
         event_record(
-            organisation=organisation, actor=_actor_name(actor),
+            organisation=organisation, actor=actor_name(actor),
             action="connection.credentials_changed" if "credentials" in changed else "connection.updated",
             target=link_name, data={"changed": changed},
         )
@@ -408,7 +410,7 @@ def connection_reconnect(*, organisation: Organisation, actor, link_name: str) -
     if not _client_ready(service):
         raise ValidationFailed.field("service", f"No OAuth client is set for {service.name} in this organisation.")
     url = authorize_link_create(connection=connection)
-    event_record(organisation=organisation, actor=_actor_name(actor), action="connection.reconnect_started", target=link_name)
+    event_record(organisation=organisation, actor=actor_name(actor), action="connection.reconnect_started", target=link_name)
     return connection, url
 
 
@@ -424,7 +426,7 @@ def connection_revoke(*, organisation: Organisation, actor, link_name: str) -> C
         locked.error = ""
         locked.save()
         AuthorizeLink.objects.filter(connection=locked, used_at__isnull=True).delete()
-        event_record(organisation=organisation, actor=_actor_name(actor), action="connection.revoked", target=link_name)
+        event_record(organisation=organisation, actor=actor_name(actor), action="connection.revoked", target=link_name)
     return selectors.connection_get(organisation=organisation, link_name=link_name)
 
 
@@ -433,7 +435,7 @@ def connection_delete(*, organisation: Organisation, actor, link_name: str) -> N
     _revoke_at_provider(connection)
     with transaction.atomic():
         Connection.objects.filter(pk=connection.pk).delete()
-        event_record(organisation=organisation, actor=_actor_name(actor), action="connection.deleted", target=link_name)
+        event_record(organisation=organisation, actor=actor_name(actor), action="connection.deleted", target=link_name)
 
 
 def _revoke_at_provider(connection: Connection) -> None:

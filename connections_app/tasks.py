@@ -97,3 +97,20 @@ def prune_invocation_logs(batch_size: int = 5000) -> int:
         if not ids:
             return deleted
         deleted += InvocationLog.objects.filter(pk__in=ids).delete()[0]
+
+
+@shared_task(
+    name="connections_app.tasks.deliver_webhook", bind=True, acks_late=True, autoretry_for=(Exception,),
+    retry_backoff=True, retry_backoff_max=900, retry_jitter=True, max_retries=10, ignore_result=True,
+)
+def deliver_webhook(self, event_id: int) -> int | None:
+    from . import notifications
+    from .models import Event
+
+    event = Event.objects.select_related("organisation").filter(pk=event_id).first()
+    if event is None or not event.organisation.webhook_url:
+        return None
+    status = notifications.deliver(event)
+    if status >= 300:
+        raise RuntimeError(f"webhook answered HTTP {status}")
+    return status

@@ -21,6 +21,7 @@ from datetime import timedelta
 import requests
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth1Session, OAuth2Session
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -35,7 +36,6 @@ logger = logging.getLogger(__name__)
 
 TOKEN_TIMEOUT_SECONDS = 20
 TOKEN_MAX_BYTES = 256 * 1024
-LEASE_SECONDS = 60
 WAIT_SECONDS = 30
 INVOKE_REFRESH_LEEWAY = timedelta(seconds=60)
 # Provider answers that mean the grant is dead: only a person can fix it (re-consent).
@@ -161,7 +161,7 @@ def _take_lease(connection_id: int, owner: str) -> bool:
     now = timezone.now()
     taken = Connection.objects.filter(pk=connection_id).filter(
         Q(refresh_lock_until__isnull=True) | Q(refresh_lock_until__lt=now)
-    ).update(refresh_lock_until=now + timedelta(seconds=LEASE_SECONDS), refresh_lock_owner=owner)
+    ).update(refresh_lock_until=now + timedelta(seconds=settings.CONNECTIONS_REFRESH_LEASE_SECONDS), refresh_lock_owner=owner)
     return taken == 1
 
 

@@ -63,6 +63,10 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and scheduler share the file: take the write lock when a transaction
+    # starts (no lock-upgrade deadlocks) and wait for it rather than fail at once.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 30})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -98,6 +102,8 @@ CONNECTIONS_ENCRYPTION_KEYS = env.get_list("CONNECTIONS_ENCRYPTION_KEYS") or [
 CONNECTIONS_ALLOW_PRIVATE_NETWORKS = env.get_bool("CONNECTIONS_ALLOW_PRIVATE_NETWORKS", False)
 CONNECTIONS_CATALOG_DIRS = env.get_list("CONNECTIONS_CATALOG_DIRS")
 CONNECTIONS_REFRESH_AHEAD_SECONDS = env.get_int("CONNECTIONS_REFRESH_AHEAD_SECONDS", 600)
+# How long one refresh may hold a connection's lease before others may take it over.
+CONNECTIONS_REFRESH_LEASE_SECONDS = env.get_int("CONNECTIONS_REFRESH_LEASE_SECONDS", 60)
 CONNECTIONS_INVOKE_MAX_BODY_BYTES = env.get_int("CONNECTIONS_INVOKE_MAX_BODY_BYTES", 10 * 1024 * 1024)
 CONNECTIONS_INVOKE_DEFAULT_TIMEOUT = env.get_int("CONNECTIONS_INVOKE_DEFAULT_TIMEOUT", 30)
 CONNECTIONS_INVOKE_MAX_TIMEOUT = env.get_int("CONNECTIONS_INVOKE_MAX_TIMEOUT", 120)
@@ -105,6 +111,7 @@ CONNECTIONS_INVOKE_RATE = env.get("CONNECTIONS_INVOKE_RATE") or "6000/min"
 CONNECTIONS_AUTHORIZE_LINK_SECONDS = 30 * 60
 CONNECTIONS_STATE_SECONDS = 10 * 60
 CONNECTIONS_LOG_RETENTION_DAYS = env.get_int("CONNECTIONS_LOG_RETENTION_DAYS", 30)
+CONNECTIONS_REFRESH_SWEEP_SECONDS = env.get_int("CONNECTIONS_REFRESH_SWEEP_SECONDS", 60)
 REDIS_URL = env.get("REDIS_URL")
 
 # --- Django REST framework and the OpenAPI schema -------------------------------------
@@ -157,6 +164,13 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "refresh-due-tokens": {
+        "task": "connections_app.tasks.refresh_due",
+        "schedule": float(CONNECTIONS_REFRESH_SWEEP_SECONDS),
+    },
+    "prune-invocation-logs": {"task": "connections_app.tasks.prune_invocation_logs", "schedule": 3600.0},
+}
 
 LOGGING = {
     "version": 1,

@@ -12,7 +12,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 CELERY_TASK_ALWAYS_EAGER = False
-CELERY_BROKER_URL = env.get("REDIS_URL") or "memory://"
+# Integration tests run a real worker on Redis (scripts/test sets TEST_REDIS_URL).
+CELERY_BROKER_URL = env.get("TEST_REDIS_URL") or "memory://"
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 
 # A file (not :memory:) for the SQLite test database, so that processes the tests start
 # (a Celery worker, gunicorn) see the same data.

@@ -10,11 +10,8 @@ WRITE_ROLES = (Role.ADMIN, Role.DEVELOPER)
 
 
 class RolePermission(permissions.BasePermission):
-    """Allow safe methods to any member; writes to the roles a view names.
-
-    A view sets ``write_roles`` (default: admin and developer) or ``action_roles``
-    (per viewset action) to narrow it.
-    """
+    """Reads are open to every member unless a view names ``read_roles``; writes need one
+    of the view's ``write_roles`` (default: admin and developer)."""
 
     message = "Your role does not allow this."
 
@@ -22,10 +19,7 @@ class RolePermission(permissions.BasePermission):
         membership = request.auth
         if not isinstance(membership, Membership):
             return False
-        if request.method in permissions.SAFE_METHODS and not getattr(view, "read_roles", None):
-            return True
-        action = getattr(view, "action", None)
-        roles = getattr(view, "action_roles", {}).get(action) or getattr(view, "write_roles", WRITE_ROLES)
         if request.method in permissions.SAFE_METHODS:
-            roles = getattr(view, "read_roles", None) or roles
-        return membership.role in roles
+            roles = getattr(view, "read_roles", None)
+            return roles is None or membership.role in roles
+        return membership.role in getattr(view, "write_roles", WRITE_ROLES)

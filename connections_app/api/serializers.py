@@ -270,3 +270,17 @@ class InvokeOutSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     error = serializers.DictField()
+
+
+class WebhookInSerializer(serializers.Serializer):
+    url = serializers.URLField()
+
+
+class WebhookOutSerializer(serializers.Serializer):
+    url = serializers.URLField(allow_null=True)
+    has_secret = serializers.BooleanField()
+
+
+class WebhookCreatedSerializer(serializers.Serializer):
+    url = serializers.URLField()
+    secret = serializers.CharField(help_text="The signing secret, shown only in this answer.")

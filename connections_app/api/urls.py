@@ -11,6 +11,7 @@ router.register("events", views.EventViewSet, basename="event")
 
 urlpatterns = [
     path("invoke/", views.InvokeView.as_view(), name="invoke"),
+    path("webhook/", views.WebhookView.as_view(), name="webhook"),
     path("schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
     *router.urls,
 ]

@@ -1,0 +1,165 @@
+"""Token refresh with a real Celery worker on Redis, against the real OAuth 2.0 server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+import requests
+from django.utils import timezone
+
+from connections_app.models import Connection, ConnectionStatus, Event
+from connections_app.tasks import refresh_connection, refresh_due
+from connections_app.tokens import credentials_from_token
+from tests.servers.oauth2_server import create_oauth2_server
+from tests.servers.runner import start_wsgi
+
+from .processes import wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def provider():
+    app, control = create_oauth2_server()
+    server = start_wsgi(app)
+    control.url = server.url
+    control.register_client("cnx-client", "client-secret-x1", ["http://testserver/oauth/callback"], scope="read")
+    yield control
+    server.stop()
+
+
+@pytest.fixture
+def connected(admin, provider):
+    """A connected OAuth 2.0 connection holding tokens the provider really issued."""
+    admin.post("/api/v1/services/", {
+        "link_name": "acme_oauth", "name": "Acme", "auth_type": "oauth2", "base_url": provider.url,
+        "allowed_hosts": ["127.0.0.1"], "scopes": [{"name": "read", "display_name": "Read"}],
+        "oauth2": {"client_id": "cnx-client", "client_secret": "client-secret-x1", "authorize_url": f"{provider.url}/oauth/authorize",
+                   "token_url": f"{provider.url}/oauth/token"},
+    }, format="json")
+    admin.post("/api/v1/connections/", {"name": "A", "link_name": "acme_main", "service": "acme_oauth", "scopes": ["read"]}, format="json")
+    # Tokens straight from the provider's token endpoint (client credentials grant issues
+    # no refresh token, so run the code grant through Authlib's client instead).
+    from authlib.integrations.requests_client import OAuth2Session
+
+    provider.auto_approve = True
+    session = OAuth2Session("cnx-client", "client-secret-x1", redirect_uri="http://testserver/oauth/callback", scope="read",
+                            token_endpoint_auth_method="client_secret_post")
+    url, _ = session.create_authorization_url(f"{provider.url}/oauth/authorize")
+    callback = requests.get(url, allow_redirects=False, timeout=10).headers["Location"]
+    token = session.fetch_token(f"{provider.url}/oauth/token", authorization_response=callback)
+    connection = Connection.objects.get(link_name="acme_main")
+    connection.set_credentials(credentials_from_token(token))
+    connection.status = ConnectionStatus.CONNECTED
+    connection.connected_at = timezone.now()
+    connection.expires_at = timezone.now() + timedelta(hours=1)
+    connection.save()
+    provider.reset_counts()
+    return connection
+
+
+def set_expiry(seconds: float) -> None:
+    Connection.objects.filter(link_name="acme_main").update(expires_at=timezone.now() + timedelta(seconds=seconds))
+
+
+def test_beat_and_worker_refresh_before_expiry(connected, provider, celery_processes):
+    set_expiry(120)  # inside the default 600 s refresh-ahead window
+    before = Connection.objects.get(pk=connected.pk).credentials
+    celery_processes.worker()
+    celery_processes.beat(CONNECTIONS_REFRESH_SWEEP_SECONDS=1)
+    wait_for(lambda: provider.grant_counts["refresh_token"] == 1, message="a background refresh")
+    after = wait_for(lambda: (c := Connection.objects.get(pk=connected.pk)).last_refreshed_at and c, message="the stored token")
+    assert after.credentials["access_token"] != before["access_token"]
+    assert after.credentials["refresh_token"] != before["refresh_token"]  # rotation saved with it
+    assert after.expires_at > timezone.now() + timedelta(minutes=30)
+    # Later sweeps find nothing due: still exactly one refresh.
+    time.sleep(3)
+    assert provider.grant_counts["refresh_token"] == 1
+
+
+def test_twenty_concurrent_invokes_on_an_expired_token_refresh_once(connected, provider, live_server, admin):
+    set_expiry(-5)
+    provider.token_delay_seconds = 0.5  # widen the race
+    barrier = threading.Barrier(20)
+    results = []
+
+    def call():
+        barrier.wait()
+        response = requests.post(
+            f"{live_server.url}/api/v1/invoke/", json={"connection": "acme_main", "url": "/api/me"},
+            headers={"Authorization": f"Token {admin.token}"}, timeout=60,
+        )
+        results.append((response.status_code, response.json().get("status_code")))
+
+    threads = [threading.Thread(target=call) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [(200, 200)] * 20
+    assert provider.grant_counts["refresh_token"] == 1
+
+
+def test_invoke_and_worker_racing_refresh_once(connected, provider, celery_processes, admin):
+    set_expiry(-5)
+    provider.token_delay_seconds = 1.0
+    celery_processes.worker()
+    refresh_connection.delay(connected.pk)
+    wait_for(lambda: provider.grant_attempts["refresh_token"] >= 1, message="the worker's refresh to start")
+    envelope = admin.post("/api/v1/invoke/", {"connection": "acme_main", "url": "/api/me"}, format="json").json()
+    assert envelope["status_code"] == 200
+    assert provider.grant_counts["refresh_token"] == 1  # the invoke waited and used the worker's token
+
+
+def test_a_killed_worker_loses_no_token(connected, provider, celery_processes, admin):
+    # The provider keeps the refresh token valid (no rotation, like Google, or a reuse
+    # grace period): what the product must guarantee is that nothing it stored is lost.
+    provider.rotate_refresh_tokens = False
+    provider.token_delay_seconds = 3
+    before = Connection.objects.get(pk=connected.pk)
+    worker = celery_processes.worker(CONNECTIONS_REFRESH_LEASE_SECONDS=2)
+    refresh_connection.delay(connected.pk, True)
+    wait_for(lambda: provider.grant_attempts["refresh_token"] >= 1, message="the refresh to reach the provider")
+    celery_processes.kill(worker)
+    row = Connection.objects.get(pk=connected.pk)
+    assert row.status == ConnectionStatus.CONNECTED
+    assert row.credentials == before.credentials  # intact, still decrypts
+    provider.token_delay_seconds = 0
+    wait_for(lambda: Connection.objects.get(pk=connected.pk).refresh_lock_until < timezone.now(), timeout=10, message="the lease to lapse")
+    body = admin.post("/api/v1/connections/acme_main/refresh/").json()
+    assert body["status"] == "connected"
+    assert Connection.objects.get(pk=connected.pk).credentials["access_token"] != before.credentials["access_token"]
+
+
+def test_invalid_grant_in_the_worker_means_needs_reauth_and_no_retry(connected, provider, celery_processes):
+    provider.refresh_fault_invalid_grant = True
+    set_expiry(60)
+    celery_processes.worker()
+    refresh_due.delay()
+    wait_for(lambda: Connection.objects.get(pk=connected.pk).status == ConnectionStatus.NEEDS_REAUTH, message="needs_reauth")
+    row = Connection.objects.get(pk=connected.pk)
+    assert "invalid_grant" in row.error
+    assert Event.objects.filter(action="connection.needs_reauth", target="acme_main").count() == 1
+    time.sleep(3)
+    assert provider.grant_attempts["refresh_token"] == 1  # terminal: not retried
+
+
+def test_transient_failures_are_retried_and_the_connection_stays_connected(connected, provider, celery_processes):
+    provider.set_token_fault("500", times=2)
+    set_expiry(60)
+    celery_processes.worker()
+    refresh_connection.delay(connected.pk)
+    wait_for(lambda: provider.grant_counts["refresh_token"] == 1, timeout=60, message="a successful retry")
+    row = Connection.objects.get(pk=connected.pk)
+    assert row.status == ConnectionStatus.CONNECTED and row.error == ""
+    assert provider.grant_attempts["refresh_token"] == 3
+
+
+def test_redis_down_leaves_invoke_working(connected, provider, admin, settings):
+    # The throttle's cache is Redis, and Redis is gone (nothing listens on port 1).
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}}
+    envelope = admin.post("/api/v1/invoke/", {"connection": "acme_main", "url": "/api/me"}, format="json").json()
+    assert envelope["status_code"] == 200
