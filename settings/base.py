@@ -145,17 +145,21 @@ CACHES = {
 # --- Celery ---------------------------------------------------------------------------
 # Without Redis the embedded default uses kombu's file-system transport under var/, so the
 # one run command still has a real worker and scheduler and needs no other service.
-CELERY_BROKER_URL = REDIS_URL or "filesystem://"
-CELERY_BROKER_TRANSPORT_OPTIONS = (
-    {"visibility_timeout": 3600}
-    if REDIS_URL
-    else {
-        "data_folder_in": str(VAR_DIR / "broker" / "queue"),
-        "data_folder_out": str(VAR_DIR / "broker" / "queue"),
-        "processed_folder": str(VAR_DIR / "broker" / "processed"),
+def filesystem_broker_options(var_dir):
+    """kombu's file-system transport under var/: a real queue with no service to run."""
+    folders = {"data_folder_in": var_dir / "broker" / "queue", "processed_folder": var_dir / "broker" / "processed"}
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    return {
+        "data_folder_in": str(folders["data_folder_in"]),
+        "data_folder_out": str(folders["data_folder_in"]),
+        "processed_folder": str(folders["processed_folder"]),
         "store_processed": False,
     }
-)
+
+
+CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600} if REDIS_URL else filesystem_broker_options(VAR_DIR)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

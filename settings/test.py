@@ -1,7 +1,7 @@
 """Test settings: fixed keys, fast hashing; DATABASE_URL picks SQLite or PostgreSQL."""
 
 from .base import *  # noqa: F401,F403
-from .base import VAR_DIR, env
+from .base import VAR_DIR, env, filesystem_broker_options
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CONNECTIONS_ENCRYPTION_KEYS = ["Rk9SLVRFU1RTLU9OTFktLWtleS1udW1iZXItb25lLS0="]
@@ -12,9 +12,14 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 CELERY_TASK_ALWAYS_EAGER = False
-# Integration tests run a real worker on Redis (scripts/test sets TEST_REDIS_URL).
-CELERY_BROKER_URL = env.get("TEST_REDIS_URL") or "memory://"
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Integration tests run real workers on Redis (scripts/test sets TEST_REDIS_URL), or on
+# the embedded default's file-system queue when TEST_CELERY_BROKER=filesystem.
+if env.get("TEST_CELERY_BROKER") == "filesystem":
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(VAR_DIR)
+else:
+    CELERY_BROKER_URL = env.get("TEST_REDIS_URL") or "memory://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 
 # A file (not :memory:) for the SQLite test database, so that processes the tests start
 # (a Celery worker, gunicorn) see the same data.

@@ -80,6 +80,22 @@ def test_beat_and_worker_refresh_before_expiry(connected, provider, celery_proce
     assert provider.grant_counts["refresh_token"] == 1
 
 
+def test_embedded_default_refreshes_without_redis(connected, provider, tmp_path):
+    """The run command's worker and beat on the file-system queue (no Redis) refresh too."""
+    from .processes import Processes
+
+    procs = Processes(tmp_path)
+    env = {"TEST_REDIS_URL": "", "TEST_CELERY_BROKER": "filesystem", "CONNECTIONS_VAR_DIR": tmp_path}
+    try:
+        set_expiry(120)
+        procs.worker(**env)
+        procs.beat(CONNECTIONS_REFRESH_SWEEP_SECONDS=1, **env)
+        wait_for(lambda: provider.grant_counts["refresh_token"] == 1, message="a refresh through the file-system queue")
+        assert Connection.objects.get(pk=connected.pk).last_refreshed_at
+    finally:
+        procs.stop_all()
+
+
 def test_twenty_concurrent_invokes_on_an_expired_token_refresh_once(connected, provider, live_server, admin):
     set_expiry(-5)
     provider.token_delay_seconds = 0.5  # widen the race
