@@ -147,13 +147,18 @@ CACHES = {
 # one run command still has a real worker and scheduler and needs no other service.
 def filesystem_broker_options(var_dir):
     """kombu's file-system transport under var/: a real queue with no service to run."""
-    folders = {"data_folder_in": var_dir / "broker" / "queue", "processed_folder": var_dir / "broker" / "processed"}
+    folders = {
+        "data_folder_in": var_dir / "broker" / "queue",
+        "processed_folder": var_dir / "broker" / "processed",
+        "control_folder": var_dir / "broker" / "control",
+    }
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
     return {
         "data_folder_in": str(folders["data_folder_in"]),
         "data_folder_out": str(folders["data_folder_in"]),
         "processed_folder": str(folders["processed_folder"]),
+        "control_folder": str(folders["control_folder"]),
         "store_processed": False,
     }
 
@@ -182,4 +187,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.get("LOG_LEVEL") or "INFO"},
+    # At DEBUG these libraries log request lines and token exchanges, which can carry an
+    # injected credential (an API key in a query string): keep them at WARNING whatever
+    # LOG_LEVEL says.
+    "loggers": {name: {"level": "WARNING"} for name in ("urllib3", "requests", "authlib", "httpx", "kombu.transport")},
 }

@@ -3,8 +3,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularSwaggerView
 
 urlpatterns = [
-    path("api/v1/", include("connections_app.api.urls")),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Namespaced: the API's router names (connection-detail, ...) would otherwise collide
+    # with the pages' names.
+    path("api/v1/", include(("connections_app.api.urls", "api"))),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="api-docs"),
     path("admin/", admin.site.urls),
     path("", include("connections_app.web.urls")),
 ]

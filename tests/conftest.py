@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 
 from connections_app.models import Membership, Organisation, Role
 from connections_app.services import api_token_create
+from tests.upstream import ServedApp, Upstream
 
 
 @pytest.fixture
@@ -66,3 +67,30 @@ def api_key_service(link_name="acme_crm", *, base_url="https://api.acme.example"
     }
     data.update(extra)
     return data
+
+
+@pytest.fixture(scope="session")
+def httpbin_server():
+    """The PyPI httpbin app served by waitress on loopback."""
+    from httpbin import app
+
+    served = ServedApp(app)
+    yield served
+    served.stop()
+
+
+@pytest.fixture(scope="session")
+def _upstream_served():
+    upstream = Upstream()
+    served = ServedApp(upstream.app)
+    upstream.url = served.url
+    upstream.port = served.port
+    yield upstream
+    served.stop()
+
+
+@pytest.fixture
+def upstream(_upstream_served):
+    """A small upstream (tests/upstream.py) with its request log cleared."""
+    _upstream_served.reset()
+    return _upstream_served

@@ -1,0 +1,148 @@
+"""A canary secret of every kind, driven through every flow with logging at DEBUG, shows up
+in no log line, response, page, exception, Celery message, and not in plaintext in the
+database."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from django.apps import apps
+from django.db import connection as db
+from django.test import Client
+from django.utils import timezone
+
+from connections_app.models import Connection, OAuthState
+from tests.servers.oauth1_server import create_oauth1_server
+from tests.servers.oauth2_server import create_oauth2_server
+from tests.servers.runner import start_wsgi
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CANARIES = {
+    "api_key": "canary-apikey-5d41402abc4b2a76",
+    "password": "canary-password-7d793037a0760186",
+    "client_secret": "canary-clientsecret-6f8db599de986fab",
+    "consumer_secret": "canary-consumersecret-9e107d9d372bb682",
+}
+
+
+@pytest.fixture
+def servers():
+    app2, oauth2 = create_oauth2_server(auto_approve=True)
+    app1, oauth1 = create_oauth1_server(auto_approve=True)
+    s2, s1 = start_wsgi(app2), start_wsgi(app1)
+    oauth2.url, oauth1.url = s2.url, s1.url
+    oauth2.register_client("cnx", CANARIES["client_secret"], ["http://testserver/oauth/callback"], scope="read")
+    oauth1.register_client("cnx1", CANARIES["consumer_secret"], "http://testserver/oauth1/callback")
+    yield oauth2, oauth1
+    s2.stop()
+    s1.stop()
+
+
+def test_no_secret_leaks_anywhere(admin, upstream, servers, caplog, monkeypatch, settings):
+    caplog.set_level(logging.DEBUG)
+    settings.DEBUG = False
+    oauth2, oauth1 = servers
+    seen: list[bytes] = []
+    queued: list[tuple] = []
+    from connections_app import tasks
+
+    for task in (tasks.refresh_connection, tasks.deliver_webhook, tasks.refresh_due):
+        monkeypatch.setattr(task, "apply_async", lambda args=(), kwargs=None, _n=task.name, **kw: queued.append((_n, args, kwargs)))
+
+    def call(method, url, data=None):
+        response = getattr(admin, method)(url, data, format="json")
+        seen.append(response.content)
+        return response
+
+    # API key in the query string, and Basic.
+    call("post", "/api/v1/services/", {"link_name": "k1", "name": "K", "auth_type": "api_key", "param_type": "query",
+                                       "parameters": [{"key": "key", "display_name": "Key"}], "base_url": upstream.url})
+    call("post", "/api/v1/connections/", {"name": "K", "link_name": "k_main", "service": "k1", "credentials": {"key": CANARIES["api_key"]}})
+    call("post", "/api/v1/invoke/", {"connection": "k_main", "url": "/protected/query/key"})
+    call("post", "/api/v1/invoke/", {"connection": "k_main", "url": "/anything", "params": {"x": "1"}})
+    call("post", "/api/v1/services/", {"link_name": "b1", "name": "B", "auth_type": "basic", "base_url": upstream.url})
+    call("post", "/api/v1/connections/", {"name": "B", "link_name": "b_main", "service": "b1",
+                                          "credentials": {"username": "u", "password": CANARIES["password"]}})
+    call("post", "/api/v1/invoke/", {"connection": "b_main", "url": "/anything"})
+    call("patch", "/api/v1/connections/b_main/", {"credentials": {"password": CANARIES["password"] + "x"}})
+    call("post", "/api/v1/connections/b_main/test/")
+
+    # OAuth 2.0 with PKCE, a refresh, a failing exchange, revocation.
+    call("post", "/api/v1/services/", {
+        "link_name": "o2", "name": "O2", "auth_type": "oauth2", "base_url": oauth2.url, "allowed_hosts": ["127.0.0.1"],
+        "scopes": [{"name": "read", "display_name": "Read"}],
+        "oauth2": {"client_id": "cnx", "client_secret": CANARIES["client_secret"], "authorize_url": f"{oauth2.url}/oauth/authorize",
+                   "token_url": f"{oauth2.url}/oauth/token", "revoke_url": f"{oauth2.url}/oauth/revoke"}})
+    link = call("post", "/api/v1/connections/", {"name": "O", "link_name": "o_main", "service": "o2", "scopes": ["read"]}).json()["authorize_url"]
+    browser = Client()
+    start = browser.get(urlsplit(link).path)
+    verifier = OAuthState.objects.get(connection__link_name="o_main").read_secret("secrets")["code_verifier"]
+    back = urlsplit(requests.get(start["Location"], allow_redirects=False, timeout=10).headers["Location"])
+    seen.append(browser.get(f"{back.path}?{back.query}").content)
+    first_tokens = Connection.objects.get(link_name="o_main").credentials
+    Connection.objects.filter(link_name="o_main").update(expires_at=timezone.now() - timedelta(seconds=1))
+    call("post", "/api/v1/invoke/", {"connection": "o_main", "url": "/api/me"})
+    second_tokens = Connection.objects.get(link_name="o_main").credentials
+    link2 = call("post", "/api/v1/connections/o_main/reconnect/").json()["authorize_url"]
+    start2 = browser.get(urlsplit(link2).path)
+    back2 = urlsplit(requests.get(start2["Location"], allow_redirects=False, timeout=10).headers["Location"])
+    oauth2.set_token_fault("garbage_json")
+    seen.append(browser.get(f"{back2.path}?{back2.query}").content)
+    oauth2.set_token_fault(None)
+    browser.force_login(admin.user)
+    seen.append(browser.get("/connections/o_main/").content)
+    seen.append(browser.get("/").content)
+    call("post", "/api/v1/connections/o_main/revoke/")
+
+    # OAuth 1.0a.
+    call("post", "/api/v1/services/", {
+        "link_name": "o1", "name": "O1", "auth_type": "oauth1", "base_url": oauth1.url, "allowed_hosts": ["127.0.0.1"],
+        "oauth1": {"consumer_key": "cnx1", "consumer_secret": CANARIES["consumer_secret"], "signature_method": "PLAINTEXT",
+                   "request_token_url": f"{oauth1.url}/oauth1/request_token", "authorize_url": f"{oauth1.url}/oauth1/authorize",
+                   "access_token_url": f"{oauth1.url}/oauth1/access_token"}})
+    link1 = call("post", "/api/v1/connections/", {"name": "O1", "link_name": "o1_main", "service": "o1"}).json()["authorize_url"]
+    start1 = browser.get(urlsplit(link1).path)
+    back1 = urlsplit(requests.get(start1["Location"], allow_redirects=False, timeout=10).headers["Location"])
+    seen.append(browser.get(f"{back1.path}?{back1.query}").content)
+    token_secret = Connection.objects.get(link_name="o1_main").credentials["oauth_token_secret"]
+    call("post", "/api/v1/invoke/", {"connection": "o1_main", "url": "/api/me"})
+
+    # The catalog's own client secret path, the lists, the events, the schema.
+    call("put", "/api/v1/services/github/client/", {"client_id": "gh", "client_secret": CANARIES["client_secret"]})
+    for url in ["/api/v1/services/?kind=custom", "/api/v1/services/github/", "/api/v1/connections/", "/api/v1/events/",
+                "/api/v1/connections/k_main/logs/", "/api/v1/connections/o_main/", "/api/v1/connections/o1_main/"]:
+        call("get", url)
+
+    # Celery: a sweep and a webhook.
+    Connection.objects.filter(link_name="o_main").update(status="connected", expires_at=timezone.now())
+    tasks.refresh_due()
+
+    secrets = [
+        *CANARIES.values(), CANARIES["password"] + "x", verifier, token_secret,
+        first_tokens["access_token"], first_tokens["refresh_token"], second_tokens["access_token"], second_tokens["refresh_token"],
+    ]
+    logs = caplog.text
+    assert "refresh" in logs.lower() or logs  # logging really ran at DEBUG
+    for secret in secrets:
+        for blob in seen:
+            assert secret.encode() not in blob, f"{secret[:12]}… in a response"
+        assert secret not in logs, f"{secret[:12]}… in a log line"
+        assert secret not in repr(queued), f"{secret[:12]}… in a Celery message"
+    assert all(isinstance(arg, int) for _name, args, _kw in queued for arg in args)
+
+    # Nothing in plaintext in any stored row, nor in the SQLite file.
+    for model in apps.get_app_config("connections_app").get_models():
+        for row in model.objects.all().values():
+            text = repr(row)
+            for secret in secrets:
+                assert secret not in text, f"{secret[:12]}… stored in plaintext in {model.__name__}"
+    if db.vendor == "sqlite":
+        db.close()
+        raw = open(db.settings_dict["NAME"], "rb").read()
+        for secret in secrets:
+            assert secret.encode() not in raw
