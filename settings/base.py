@@ -27,6 +27,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "connections_app.observability.middleware.RequestIdMiddleware",
+    "connections_app.observability.middleware.OpsEndpointsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -113,6 +115,12 @@ CONNECTIONS_STATE_SECONDS = 10 * 60
 CONNECTIONS_LOG_RETENTION_DAYS = env.get_int("CONNECTIONS_LOG_RETENTION_DAYS", 30)
 CONNECTIONS_REFRESH_SWEEP_SECONDS = env.get_int("CONNECTIONS_REFRESH_SWEEP_SECONDS", 60)
 REDIS_URL = env.get("REDIS_URL")
+# Operations (docs/DEPLOY.md): /metrics asks for this Bearer token when it is set.
+CONNECTIONS_METRICS_TOKEN = env.get("CONNECTIONS_METRICS_TOKEN")
+# prometheus_client reads this variable itself; the settings only say which mode it is in.
+PROMETHEUS_MULTIPROC_DIR = env.get("PROMETHEUS_MULTIPROC_DIR")
+CONNECTIONS_WORKER_METRICS_PORT = env.get_int("CONNECTIONS_WORKER_METRICS_PORT", 0)
+CONNECTIONS_WORKER_METRICS_ADDR = env.get("CONNECTIONS_WORKER_METRICS_ADDR") or "127.0.0.1"
 
 # --- Django REST framework and the OpenAPI schema -------------------------------------
 REST_FRAMEWORK = {
@@ -122,9 +130,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["connections_app.api.permissions.RolePermission"],
     "DEFAULT_PAGINATION_CLASS": "connections_app.api.pagination.Pagination",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "connections_app.api.schema.ConnectionsAutoSchema",
     "EXCEPTION_HANDLER": "connections_app.api.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_THROTTLE_RATES": {"invoke": CONNECTIONS_INVOKE_RATE},
     "UNAUTHENTICATED_USER": None,
 }
@@ -184,8 +193,15 @@ CELERY_BEAT_SCHEDULE = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Every record carries the request id; production writes JSON lines (settings/prod.py).
+    "filters": {"request_id": {"()": "connections_app.observability.logging.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "connections_app.observability.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": env.get("LOG_FORMAT") or "plain", "filters": ["request_id"]}
+    },
     "root": {"handlers": ["console"], "level": env.get("LOG_LEVEL") or "INFO"},
     # At DEBUG these libraries log request lines and token exchanges, which can carry an
     # injected credential (an API key in a query string): keep them at WARNING whatever

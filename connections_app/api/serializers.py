@@ -4,7 +4,7 @@ write-only. Input serializers check shape; the business functions check meaning.
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from services_catalog.schema import AUTH_TYPES, PARAM_TYPES, ServiceDefinition
@@ -268,8 +268,16 @@ class InvokeOutSerializer(serializers.Serializer):
     elapsed_ms = serializers.IntegerField()
 
 
+class ErrorBodySerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+
+
 class ErrorSerializer(serializers.Serializer):
-    error = serializers.DictField()
+    """Every error: ``{"error": {"code", "message", "fields"?}}``."""
+
+    error = ErrorBodySerializer()
 
 
 class WebhookInSerializer(serializers.Serializer):
@@ -284,3 +292,15 @@ class WebhookOutSerializer(serializers.Serializer):
 class WebhookCreatedSerializer(serializers.Serializer):
     url = serializers.URLField()
     secret = serializers.CharField(help_text="The signing secret, shown only in this answer.")
+
+
+def page_of(item_serializer: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """A paginated list of ``item_serializer`` (``{"results", "next", "previous"}``), for the schema."""
+    name = item_serializer.__name__.replace("OutSerializer", "").replace("Serializer", "") + "PageSerializer"
+    # many=False: the page itself is one object even though the action is a list.
+    return extend_schema_serializer(many=False)(type(name, (serializers.Serializer,), {
+        "results": item_serializer(many=True),
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "__doc__": f"One page of a list; follow ``next`` to the end ({item_serializer.__name__}).",
+    }))

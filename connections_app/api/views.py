@@ -29,6 +29,16 @@ def _body(request) -> dict:
     return dict(data)
 
 
+def _choice(query, name: str, choices: tuple[str, ...]) -> str | None:
+    """An enumerated filter: absent means no filter; anything else must be a choice."""
+    if name not in query:
+        return None
+    value = query[name]
+    if value not in choices:
+        raise ValidationFailed.field(name, f"Must be one of: {', '.join(choices)}.")
+    return value
+
+
 class OrgScopedMixin:
     @property
     def organisation(self):
@@ -56,16 +66,12 @@ class ServiceViewSet(OrgScopedMixin, viewsets.ViewSet):
             OpenApiParameter("kind", str, enum=["preconfigured", "custom"]),
             OpenApiParameter("search", str),
         ],
-        responses=s.ServiceOutSerializer(many=True),
+        responses=s.page_of(s.ServiceOutSerializer),
     )
     def list(self, request):
         q = request.query_params
-        kind = q.get("kind") or None
-        if kind not in (None, "preconfigured", "custom"):
-            raise ValidationFailed.field("kind", "Must be preconfigured or custom.")
-        auth_type = q.get("auth_type") or None
-        if auth_type not in (None, "api_key", "basic", "oauth1", "oauth2"):
-            raise ValidationFailed.field("auth_type", "Must be api_key, basic, oauth1 or oauth2.")
+        kind = _choice(q, "kind", ("preconfigured", "custom"))
+        auth_type = _choice(q, "auth_type", ("api_key", "basic", "oauth1", "oauth2"))
         items = selectors.service_list(organisation=self.organisation, auth_type=auth_type, kind=kind, search=q.get("search"))
         paginator = Pagination("link_name")
         page = paginator.paginate_queryset(items, request)
@@ -121,13 +127,11 @@ class ConnectionViewSet(OrgScopedMixin, viewsets.ViewSet):
             OpenApiParameter("service", str),
             OpenApiParameter("search", str),
         ],
-        responses=s.ConnectionOutSerializer(many=True),
+        responses=s.page_of(s.ConnectionOutSerializer),
     )
     def list(self, request):
         q = request.query_params
-        status_filter = q.get("status") or None
-        if status_filter not in (None, "pending", "connected", "needs_reauth", "revoked"):
-            raise ValidationFailed.field("status", "Must be pending, connected, needs_reauth or revoked.")
+        status_filter = _choice(q, "status", ("pending", "connected", "needs_reauth", "revoked"))
         qs = selectors.connection_list(
             organisation=self.organisation, status=status_filter, service=q.get("service") or None, search=q.get("search") or None
         )
@@ -188,7 +192,7 @@ class ConnectionViewSet(OrgScopedMixin, viewsets.ViewSet):
     def test(self, request, link_name=None):
         return Response(services.connection_test(organisation=self.organisation, actor=self.actor, link_name=link_name))
 
-    @extend_schema(responses=s.InvocationLogSerializer(many=True))
+    @extend_schema(responses=s.page_of(s.InvocationLogSerializer))
     @action(detail=True, methods=["get"])
     def logs(self, request, link_name=None):
         connection = selectors.connection_get(organisation=self.organisation, link_name=link_name, annotate=False)
@@ -233,7 +237,7 @@ class InvokeView(OrgScopedMixin, APIView):
 class EventViewSet(OrgScopedMixin, viewsets.ViewSet):
     read_roles = ADMIN_ONLY
 
-    @extend_schema(responses=s.EventSerializer(many=True))
+    @extend_schema(responses=s.page_of(s.EventSerializer))
     def list(self, request):
         paginator = Pagination("id", descending=True)
         page = paginator.paginate_queryset(Event.objects.filter(organisation=self.organisation), request)

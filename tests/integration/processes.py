@@ -75,17 +75,21 @@ class Processes:
         )
 
     @staticmethod
-    def kill(proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
+    def kill(proc: subprocess.Popen, sig=signal.SIGKILL, timeout: float = 30) -> None:
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
             pass
-        proc.wait(timeout=30)
+        proc.wait(timeout=timeout)
 
     def stop_all(self) -> None:
+        """Ask politely (warm shutdown), then insist: teardown must never hang."""
         for proc in self.procs:
             if proc.poll() is None:
-                self.kill(proc, signal.SIGTERM)
+                try:
+                    self.kill(proc, signal.SIGTERM, timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.kill(proc, signal.SIGKILL)
 
 
 def wait_for(predicate, timeout: float = 30, interval: float = 0.2, message: str = "condition"):
