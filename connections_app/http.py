@@ -371,7 +371,8 @@ def _send_once(method, url, *, params, headers, json, form, body, auth, deadline
     except requests.exceptions.ConnectionError as exc:
         if _caused_by(exc, BlockedAddress):
             raise HostNotAllowed("The host resolves to a private, loopback or link-local address.") from None
-        if _caused_by(exc, urllib3.exceptions.ConnectTimeoutError) or isinstance(exc, requests.exceptions.ConnectTimeout):
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            # (urllib3's NewConnectionError subclasses ConnectTimeoutError; requests tells them apart.)
             raise UpstreamTimeout() from None
         if isinstance(exc, requests.exceptions.SSLError):
             raise UpstreamError("TLS handshake with the external service failed.") from None

@@ -361,3 +361,17 @@ def test_secrets_never_in_responses_or_pages(admin, provider):
     for page in pages:
         for secret in secrets:
             assert secret.encode() not in page
+
+
+def test_a_state_from_another_flow_or_connection_is_refused(admin, provider):
+    browser = Client()
+    location = start(browser, setup(admin, provider))
+    state = parse_qs(urlsplit(location).query)["state"][0]
+    # The OAuth 2.0 state presented to the OAuth 1.0a callback (another service's flow).
+    assert browser.get("/oauth1/callback", {"oauth_token": state, "oauth_verifier": "x"}).status_code == 400
+    # Another organisation's browser holding its own consent cookie cannot finish ours.
+    other = Client()
+    other.cookies["cnx_oauth_browser"] = "someone-elses-cookie"
+    assert other.get("/oauth/callback", {"state": state, "code": "stolen"}).status_code == 400
+    assert provider.grant_attempts["authorization_code"] == 0
+    assert Connection.objects.get(link_name="acme_main").credentials_encrypted == ""
