@@ -44,15 +44,6 @@ def service_get(*, organisation: Organisation, link_name: str) -> ServiceDefinit
     return service
 
 
-def custom_service_get(*, organisation: Organisation, link_name: str) -> CustomService:
-    custom = CustomService.objects.filter(organisation=organisation, link_name=link_name).first()
-    if custom is None:
-        if registry.get(link_name) is not None:
-            return None  # a preconfigured service: callers decide what that means
-        raise NotFound(f"No service with link name {link_name!r}.")
-    return custom
-
-
 def service_list(
     *, organisation: Organisation, auth_type: str | None = None, kind: str | None = None, search: str | None = None
 ) -> list[ServiceDefinition]:
