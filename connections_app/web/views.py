@@ -1,18 +1,36 @@
-"""Browser pages: thin views over the same business functions as the API."""
+"""Browser pages: thin views over the same business functions as the API.
+
+Each view parses a form, calls one business function and renders or redirects. Domain
+errors become form errors next to the fields. Every page but sign-in needs a signed-in
+member; writes also need the role (the buttons are hidden, and the server refuses anyway);
+another organisation's link names are simply not found.
+"""
 
 from __future__ import annotations
 
+from functools import wraps
+
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
-from django.shortcuts import render
+from django.http import HttpResponseRedirect, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .. import selectors, snippets
-from ..api.authentication import current_membership
+from .. import accounts, oauth_flow, selectors, services, snippets
+from ..api.authentication import SESSION_ORG_KEY, current_membership
 from ..api.errors import error_body
-from ..errors import NotFound
+from ..errors import Conflict, ConnectionsError, NotFound, ValidationFailed
+from ..models import ConnectionStatus, CustomService, Role
+from . import forms
+
+WRITE_ROLES = (Role.ADMIN, Role.DEVELOPER)
 
 
+# -- errors ------------------------------------------------------------------------------
 def not_found(request, exception=None):
     if request.path.startswith("/api/"):
         return JsonResponse(error_body("not_found", "Not found."), status=404)
@@ -25,34 +43,464 @@ def server_error(request):
     return render(request, "errors/500.html", status=500)
 
 
-@login_required
-def connection_list(request):
-    membership = current_membership(request, request.user)
-    connections = []
-    if membership is not None:
-        connections = selectors.connection_list(
-            organisation=membership.organisation,
-            status=request.GET.get("status") or None,
-            search=request.GET.get("q") or None,
-        )[:500]
-    return render(request, "connections/list.html", {"connections": connections})
+def forbidden(request, message: str = "Your role does not allow this."):
+    return render(request, "errors/403.html", {"message": message}, status=403)
 
 
-@login_required
-def connection_detail(request, link_name: str):
-    membership = current_membership(request, request.user)
-    if membership is None:
-        return not_found(request)
+# -- access ------------------------------------------------------------------------------
+def member_page(*, write: bool = False, admin: bool = False):
+    """Require a signed-in member (and a role allowing writes, or admin); pass the membership."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            membership = getattr(request, "_membership", None) or current_membership(request, request.user)
+            request._membership = membership  # the template context reuses it
+            if membership is None:
+                return render(request, "errors/no_organisation.html", status=403)
+            if admin and membership.role != Role.ADMIN:
+                return forbidden(request, "Only admins of this organisation can do this.")
+            if write and membership.role not in WRITE_ROLES:
+                return forbidden(request, "Viewers can look but not change anything. Ask an admin for the developer role.")
+            return view(request, membership, *args, **kwargs)
+
+        return login_required(never_cache(wrapped))
+
+    return decorate
+
+
+# -- organisations -----------------------------------------------------------------------
+@require_POST
+@member_page()
+def organisation_switch(request, membership):
     try:
-        connection = selectors.connection_get(organisation=membership.organisation, link_name=link_name)
+        chosen = accounts.organisation_switch(user=request.user, organisation_id=request.POST.get("organisation"))
     except NotFound:
         return not_found(request)
-    service = selectors.connection_service(connection)
+    request.session[SESSION_ORG_KEY] = chosen.organisation_id
+    request._membership = chosen
+    messages.success(request, f"You now act in {chosen.organisation.name} as {chosen.get_role_display().lower()}.")
+    next_url = request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        next_url = reverse("connection-list")
+    # Link names differ per organisation: land on a page that exists in every one.
+    if next_url.startswith(("/connections/", "/services/")):
+        next_url = reverse("connection-list")
+    return redirect(next_url)
+
+
+# -- My Connections ----------------------------------------------------------------------
+@require_GET
+@member_page()
+def connection_list(request, membership):
+    organisation = membership.organisation
+    filters = forms.ConnectionFilterForm(request.GET or None)
+    q = status = None
+    if filters.is_bound and filters.is_valid():
+        q, status = filters.cleaned_data["q"] or None, filters.cleaned_data["status"] or None
+    connections = list(selectors.connection_list(organisation=organisation, status=status, search=q)[:500])
+    names = {s.link_name: s.name for s in selectors.service_list(organisation=organisation)}
+    for connection in connections:
+        connection.service_name = names.get(connection.service_link_name, connection.service_link_name)
+    context = {"connections": connections, "filters": filters, "filtered": bool(q or status)}
+    return render(request, "connections/list.html", context)
+
+
+# -- Create Connection -------------------------------------------------------------------
+@require_http_methods(["GET", "POST"])
+@member_page(write=True)
+def connection_new(request, membership):
+    """The two tabs: "Select a service" (GET filters) and "Custom service" (POST saves)."""
+    tab = "custom" if request.method == "POST" or request.GET.get("tab") == "custom" else "catalog"
+    context = {"tab": tab, **_callback_urls()}
+    if tab == "catalog":
+        filters = forms.ServiceFilterForm(request.GET)
+        q = auth_type = None
+        if filters.is_valid():
+            q, auth_type = filters.cleaned_data["q"] or None, filters.cleaned_data["auth_type"] or None
+        context.update(
+            filters=filters,
+            services=selectors.service_list(organisation=membership.organisation, auth_type=auth_type, search=q),
+            auth_labels=forms.AUTH_TYPE_LABELS,
+        )
+        return render(request, "connections/new.html", context)
+    if membership.role != Role.ADMIN:
+        if request.method == "POST":
+            return forbidden(request, "Only admins can define custom services.")
+        return render(request, "connections/new.html", context)
+    if request.method == "GET":
+        context["page"] = forms.CustomServicePage()
+        return render(request, "connections/new.html", context)
+    add_row = {"add_param": "param", "add_scope": "scope"}.get(next((k for k in ("add_param", "add_scope") if k in request.POST), ""))
+    page = forms.CustomServicePage(request.POST, add_row=add_row)
+    context["page"] = page
+    if add_row:
+        page.quiet()
+        return render(request, "connections/new.html", context)
+    if page.is_valid():
+        try:
+            _custom, connection, authorize_url = accounts.custom_service_connect(
+                organisation=membership.organisation, actor=request.user, service_data=page.service_data(),
+                **page.connection_arguments(),
+            )
+        except (ValidationFailed, Conflict) as exc:
+            page.add_domain_error(exc)
+        else:
+            return _after_create(request, connection, authorize_url)
+    return render(request, "connections/new.html", context, status=400)
+
+
+def _after_create(request, connection, authorize_url):
+    if authorize_url:
+        # A one-time link on this server that redirects to the provider's consent page.
+        return HttpResponseRedirect(authorize_url)
+    if connection.status == ConnectionStatus.CONNECTED:
+        messages.success(request, f"The connection {connection.name} is connected.")
+    elif connection.error:
+        messages.error(request, connection.error)
+    return redirect("connection-detail", link_name=connection.link_name)
+
+
+def _callback_urls() -> dict:
+    """The redirect URIs a person registers with an OAuth provider."""
+    return {"redirect_uri": oauth_flow.redirect_uri("oauth2"), "redirect_uri1": oauth_flow.redirect_uri("oauth1")}
+
+
+def _client_ready(membership, service) -> bool:
+    """Whether an OAuth service has a client (id and secret) in this organisation."""
+    if not service.is_oauth:
+        return True
+    if service.kind == "custom":
+        custom = CustomService.objects.filter(organisation=membership.organisation, link_name=service.link_name).first()
+        config = service.oauth2 or service.oauth1
+        client_id = getattr(config, "client_id", None) or getattr(config, "consumer_key", None)
+        return bool(custom and custom.client_secret_encrypted and client_id)
+    client = selectors.service_clients(organisation=membership.organisation).get(service.link_name)
+    return bool(client and client.client_id and client.client_secret_encrypted)
+
+
+@require_http_methods(["GET", "POST"])
+@member_page(write=True)
+def connection_new_details(request, membership, service_link_name: str):
+    try:
+        service = selectors.service_get(organisation=membership.organisation, link_name=service_link_name)
+    except NotFound:
+        return not_found(request)
+    form = forms.ConnectionDetailsForm(request.POST or None, service=service)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                connection, authorize_url = services.connection_create(
+                    organisation=membership.organisation, actor=request.user, **form.call_arguments()
+                )
+            except ValidationFailed as exc:
+                form.add_domain_error(exc)
+            except Conflict as exc:  # the only conflict here: the link name is taken
+                form.add_error("link_name", exc.message)
+            else:
+                return _after_create(request, connection, authorize_url)
+    context = {
+        "tab": "catalog", "service": service, "form": form, "client_ready": _client_ready(membership, service),
+        "auth_labels": forms.AUTH_TYPE_LABELS,
+    }
+    return render(request, "connections/details.html", context, status=status)
+
+
+@require_GET
+@member_page()
+def link_name_check(request, membership):
+    kind = "service" if request.GET.get("kind") == "service" else "connection"
+    result = accounts.link_name_check(organisation=membership.organisation, link_name=request.GET.get("link_name", ""), kind=kind)
+    return JsonResponse(result)
+
+
+# -- Connection summary and its actions ---------------------------------------------------
+def _connection_or_none(membership, link_name):
+    try:
+        return selectors.connection_get(organisation=membership.organisation, link_name=link_name)
+    except NotFound:
+        return None
+
+
+def _service_of(connection):
+    try:
+        return selectors.connection_service(connection)
+    except NotFound:
+        return None
+
+
+def _consent(service) -> bool:
+    return bool(service and service.is_oauth and not (service.oauth2 and service.oauth2.grant_type == "client_credentials"))
+
+
+def _next_step(connection, service) -> str:
+    if connection.status == ConnectionStatus.CONNECTED and not connection.error:
+        return ""
+    if _consent(service):
+        if connection.status == ConnectionStatus.PENDING:
+            return "Consent has not finished. Use Reconnect to open the provider's consent page again."
+        return "Use Reconnect to give consent again."
+    if service and service.oauth2:
+        return "The token could not be fetched; check the client credentials on the Services page."
+    if connection.status == ConnectionStatus.CONNECTED:
+        return ""
+    return "Use Edit to enter the credentials again."
+
+
+@require_GET
+@member_page()
+def connection_detail(request, membership, link_name: str):
+    connection = _connection_or_none(membership, link_name)
+    if connection is None:
+        return not_found(request)
+    service = _service_of(connection)
+    scope_names = {s.name: s.display_name for s in service.scopes} if service else {}
     context = {
         "connection": connection,
         "service": service,
+        "service_name": service.name if service else connection.service_link_name,
+        "scopes": [(s, scope_names.get(s, "")) for s in connection.scopes],
         "snippets": snippets.build(
-            link_name=connection.link_name, url=snippets.sample_url(service), base_url=settings.CONNECTIONS_BASE_URL
+            link_name=connection.link_name,
+            url=snippets.sample_url(service) if service else "https://example.invalid/",
+            base_url=settings.CONNECTIONS_BASE_URL,
         ),
+        "invocations": selectors.invocation_list(connection=connection)[:20],
+        "consent": _consent(service),
+        "typed_credentials": bool(service and service.credential_fields()),
+        "next_step": _next_step(connection, service),
+        "just_connected": request.GET.get("connected") == "1" and connection.status == ConnectionStatus.CONNECTED,
+        "auth_labels": forms.AUTH_TYPE_LABELS,
     }
     return render(request, "connections/detail.html", context)
+
+
+@require_POST
+@member_page(write=True)
+def connection_test(request, membership, link_name: str):
+    if _connection_or_none(membership, link_name) is None:
+        return not_found(request)
+    result = services.connection_test(organisation=membership.organisation, actor=request.user, link_name=link_name)
+    code = f" (HTTP {result['status_code']})" if result.get("status_code") else ""
+    if result["ok"]:
+        messages.success(request, f"Test passed{code}: {result['message']}")
+    else:
+        messages.error(request, f"Test failed{code}: {result['message']}")
+    return redirect("connection-detail", link_name=link_name)
+
+
+@require_POST
+@member_page(write=True)
+def connection_reconnect(request, membership, link_name: str):
+    if _connection_or_none(membership, link_name) is None:
+        return not_found(request)
+    try:
+        _connection, authorize_url = services.connection_reconnect(
+            organisation=membership.organisation, actor=request.user, link_name=link_name
+        )
+    except ValidationFailed as exc:
+        messages.error(request, _first_message(exc))
+        return redirect("connection-detail", link_name=link_name)
+    return HttpResponseRedirect(authorize_url)
+
+
+def _first_message(exc: ConnectionsError) -> str:
+    for values in (exc.fields or {}).values():
+        if values:
+            return values[0]
+    return exc.message
+
+
+@require_http_methods(["GET", "POST"])
+@member_page(write=True)
+def connection_revoke(request, membership, link_name: str):
+    connection = _connection_or_none(membership, link_name)
+    if connection is None:
+        return not_found(request)
+    if request.method == "POST":
+        services.connection_revoke(organisation=membership.organisation, actor=request.user, link_name=link_name)
+        messages.success(request, f"The connection {connection.name} is revoked; its credentials are wiped.")
+        return redirect("connection-detail", link_name=link_name)
+    return render(request, "connections/confirm.html", {"connection": connection, "action": "revoke", "service": _service_of(connection)})
+
+
+@require_http_methods(["GET", "POST"])
+@member_page(write=True)
+def connection_delete(request, membership, link_name: str):
+    connection = _connection_or_none(membership, link_name)
+    if connection is None:
+        return not_found(request)
+    if request.method == "POST":
+        services.connection_delete(organisation=membership.organisation, actor=request.user, link_name=link_name)
+        messages.success(request, f"The connection {connection.name} ({link_name}) is deleted.")
+        return redirect("connection-list")
+    return render(request, "connections/confirm.html", {"connection": connection, "action": "delete", "service": _service_of(connection)})
+
+
+@require_http_methods(["GET", "POST"])
+@member_page(write=True)
+def connection_edit(request, membership, link_name: str):
+    connection = _connection_or_none(membership, link_name)
+    if connection is None:
+        return not_found(request)
+    service = _service_of(connection)
+    if service is None:
+        return not_found(request)
+    form = forms.ConnectionEditForm(request.POST or None, service=service, connection=connection)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            changes = form.changes(connection)
+            if not changes:
+                messages.info(request, "Nothing changed.")
+                return redirect("connection-detail", link_name=link_name)
+            try:
+                _connection, authorize_url = services.connection_update(
+                    organisation=membership.organisation, actor=request.user, link_name=link_name, data=changes
+                )
+            except (ValidationFailed, Conflict) as exc:
+                form.add_domain_error(exc)
+            else:
+                if authorize_url:
+                    return HttpResponseRedirect(authorize_url)
+                messages.success(request, "The connection is saved.")
+                return redirect("connection-detail", link_name=link_name)
+    return render(request, "connections/edit.html", {"connection": connection, "service": service, "form": form}, status=status)
+
+
+# -- Services ----------------------------------------------------------------------------
+@require_GET
+@member_page()
+def service_list(request, membership):
+    organisation = membership.organisation
+    customs = list(CustomService.objects.filter(organisation=organisation).order_by("link_name"))
+    usage = {c.link_name: selectors.connections_using(organisation=organisation, service_link_name=c.link_name) for c in customs}
+    clients = selectors.service_clients(organisation=organisation)
+    oauth_services = sorted(
+        (
+            {"service": s, "client": clients.get(s.link_name)}
+            for s in selectors.service_list(organisation=organisation, kind="preconfigured")
+            if s.is_oauth
+        ),
+        key=lambda item: (item["client"] is None, item["service"].name.lower()),  # set ones first
+    )
+    context = {
+        "customs": [{"custom": c, "definition": c.definition, "used_by": usage[c.link_name]} for c in customs],
+        "oauth_services": oauth_services,
+        "auth_labels": forms.AUTH_TYPE_LABELS,
+        "param_labels": forms.PARAM_TYPE_LABELS,
+    }
+    return render(request, "services/list.html", context)
+
+
+def _custom_or_none(membership, link_name):
+    return CustomService.objects.filter(organisation=membership.organisation, link_name=link_name).first()
+
+
+@require_http_methods(["GET", "POST"])
+@member_page(admin=True)
+def service_edit(request, membership, link_name: str):
+    custom = _custom_or_none(membership, link_name)
+    if custom is None:
+        return not_found(request)
+    add_row = next(({"add_param": "param", "add_scope": "scope"}[k] for k in ("add_param", "add_scope") if k in request.POST), None)
+    page = forms.CustomServicePage(request.POST or None, editing=custom, with_connection=False, add_row=add_row)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if add_row:
+            page.quiet()
+            status = 200
+        elif page.is_valid():
+            try:
+                services.custom_service_update(
+                    organisation=membership.organisation, actor=request.user, link_name=link_name, data=page.service_data()
+                )
+            except (ValidationFailed, Conflict) as exc:
+                page.add_domain_error(exc)
+            else:
+                messages.success(request, f"The service {custom.link_name} is saved.")
+                return redirect("service-list")
+    return render(request, "services/edit.html", {"custom": custom, "page": page, **_callback_urls()}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@member_page(admin=True)
+def service_delete(request, membership, link_name: str):
+    custom = _custom_or_none(membership, link_name)
+    if custom is None:
+        return not_found(request)
+    used_by = selectors.connections_using(organisation=membership.organisation, service_link_name=link_name)
+    error = None
+    if request.method == "POST":
+        try:
+            services.custom_service_delete(organisation=membership.organisation, actor=request.user, link_name=link_name)
+        except Conflict as exc:
+            error = exc.message
+        else:
+            messages.success(request, f"The service {link_name} is deleted.")
+            return redirect("service-list")
+    context = {"custom": custom, "used_by": used_by, "error": error}
+    return render(request, "services/delete.html", context, status=409 if error else 200)
+
+
+@require_http_methods(["GET", "POST"])
+@member_page(admin=True)
+def service_client(request, membership, link_name: str):
+    try:
+        service = selectors.service_get(organisation=membership.organisation, link_name=link_name)
+    except NotFound:
+        return not_found(request)
+    if service.kind != "preconfigured" or not service.is_oauth:
+        return not_found(request)
+    client = selectors.service_clients(organisation=membership.organisation).get(link_name)
+    form = forms.ServiceClientForm(
+        request.POST or None, oauth1=service.oauth1 is not None, initial={"client_id": client.client_id if client else ""}
+    )
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                services.service_client_set(
+                    organisation=membership.organisation, actor=request.user, link_name=link_name, data=form.data_for_service()
+                )
+            except (ValidationFailed, NotFound) as exc:
+                form.add_domain_error(exc)
+            else:
+                messages.success(request, f"The OAuth client for {service.name} is saved.")
+                return redirect(reverse("service-list") + f"#client-{link_name}")
+    context = {
+        "service": service, "client": client, "form": form,
+        "redirect_uri": oauth_flow.redirect_uri("oauth1" if service.oauth1 else "oauth2"),
+    }
+    return render(request, "services/client.html", context, status=status)
+
+
+# -- API tokens --------------------------------------------------------------------------
+@require_http_methods(["GET", "POST"])
+@member_page()
+def token_list(request, membership):
+    form = forms.ApiTokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        token, key = services.api_token_create(membership=membership, name=form.cleaned_data["name"])
+        # Shown on this response only: the key is stored as a hash and never shown again.
+        response = render(request, "tokens/created.html", {"token": token, "key": key})
+        response["Cache-Control"] = "no-store"
+        return response
+    context = {"tokens": accounts.api_token_list(membership=membership), "form": form}
+    return render(request, "tokens/list.html", context, status=400 if form.is_bound else 200)
+
+
+@require_POST
+@member_page()
+def token_revoke(request, membership, token_id: int):
+    try:
+        accounts.api_token_revoke(membership=membership, token_id=token_id)
+    except NotFound:
+        return not_found(request)
+    messages.success(request, "The token is revoked; scripts using it stop working now.")
+    return redirect("token-list")

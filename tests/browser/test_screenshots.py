@@ -1,0 +1,90 @@
+"""Screenshots of the main pages for docs/img (1200x800), and a phone-width check."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from playwright.sync_api import expect
+
+from connections_app import services
+from connections_app.models import ConnectionStatus, Connection, Role
+from tests.browser.conftest import new_context, screenshot, sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def seed_connections(org, user, upstream_url):
+    """A few connections in every status, as an organisation would have them."""
+    services.custom_service_create(organisation=org, actor=user, data={
+        "link_name": "acme_crm", "name": "Acme CRM", "auth_type": "api_key", "param_type": "header",
+        "parameters": [{"key": "X-Api-Key", "display_name": "API key"}], "base_url": upstream_url,
+        "sample_url": f"{upstream_url}/protected/header/X-Api-Key",
+    })
+    services.connection_create(organisation=org, actor=user, name="Acme CRM (production)", link_name="acme_main",
+                               service="acme_crm", credentials={"X-Api-Key": "upstream-secret-0001"})
+    services.connection_create(organisation=org, actor=user, name="OpenAI for summaries", link_name="openai_summaries",
+                               service="openai", credentials={"Authorization": "Bearer sk-demo-000000000000"})
+    services.connection_create(organisation=org, actor=user, name="Twilio SMS", link_name="twilio_sms",
+                               service="twilio", credentials={"username": "AC0000", "password": "demo-password-0000"})
+    services.service_client_set(organisation=org, actor=user, link_name="zoho",
+                                data={"client_id": "1000.DEMO", "client_secret": "demo-secret"})
+    services.connection_create(organisation=org, actor=user, name="Zoho Desk tickets", link_name="zoho_desk",
+                               service="zoho", scopes=["Desk.tickets.READ", "Desk.basic.READ"], config={"dc": "eu"})
+    Connection.objects.filter(link_name="twilio_sms").update(
+        status=ConnectionStatus.NEEDS_REAUTH, error="The service refused the credentials (HTTP 401).")
+
+
+def invoke_a_few_times(base_url, user, org):
+    membership = user.memberships.get(organisation=org)
+    _token, key = services.api_token_create(membership=membership, name="screenshots")
+    for path in ("/protected/header/X-Api-Key", "/anything", "/protected/query/X-Api-Key"):
+        response = requests.post(
+            f"{base_url}/api/v1/invoke/", json={"connection": "acme_main", "url": path},
+            headers={"Authorization": f"Token {key}"}, timeout=30,
+        )
+        assert response.status_code == 200, response.content
+
+
+def test_screenshots_and_phone_width(browser, base_url, org, make_member, upstream):
+    user = make_member(Role.ADMIN, username="alice")
+    seed_connections(org, user, upstream.url)
+    invoke_a_few_times(base_url, user, org)
+    context = new_context(browser, base_url)
+    page = context.new_page()
+    sign_in(page, user)
+
+    page.goto("/")
+    expect(page.get_by_role("heading", name="My Connections")).to_be_visible()
+    screenshot(page, "connections-list.png")
+
+    page.goto("/connections/new/")
+    expect(page.get_by_role("link", name="Select a service")).to_have_attribute("aria-current", "page")
+    screenshot(page, "create-connection.png")
+
+    page.goto("/connections/new/?tab=custom")
+    screenshot(page, "create-custom-service.png")
+
+    page.goto("/connections/new/zoho/")
+    screenshot(page, "connection-details.png")
+
+    page.goto("/connections/acme_main/")
+    page.get_by_role("button", name="Test connection").click()
+    expect(page.locator(".flash")).to_be_visible()
+    screenshot(page, "connection-summary.png")
+
+    page.goto("/services/")
+    screenshot(page, "services.png")
+    context.close()
+
+    # Phone width: nothing wider than the screen.
+    phone = new_context(browser, base_url, viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
+    page = phone.new_page()
+    sign_in(page, user)
+    for path in ("/", "/connections/new/", "/connections/new/?tab=custom", "/connections/new/zoho/",
+                 "/connections/acme_main/", "/services/", "/tokens/"):
+        page.goto(path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"{path} is {width}px wide at phone width"
+    page.goto("/connections/acme_main/")
+    screenshot(page, "phone-summary.png")
+    phone.close()
