@@ -18,12 +18,12 @@ from services_catalog import registry
 from services_catalog.schema import LINK_NAME_RE
 
 from . import services
+from .services import RESERVED_CONNECTION_LINK_NAMES
 from .errors import Conflict, ConnectionsError, NotFound, ValidationFailed
 from .models import ApiToken, Connection, CustomService, Membership
 
 #: Link names the browser UI keeps for itself: ``/connections/new/`` is the create page,
 #: so a connection called ``new`` could not have a summary page at ``/connections/new/``.
-RESERVED_CONNECTION_LINK_NAMES = frozenset({"new"})
 
 LINK_NAME_MESSAGE = "Must start with a lower case letter and use only a-z, 0-9 and _ (2 to 50 characters)."
 
@@ -119,8 +119,6 @@ def custom_service_connect(
     ``credentials.<key>``, ...). Returns the service, the connection and, for OAuth, the
     one-time authorize URL.
     """
-    if isinstance(link_name, str) and link_name in RESERVED_CONNECTION_LINK_NAMES:
-        raise ValidationFailed.field("link_name", "This link name is reserved; choose another.")
     with transaction.atomic():
         try:
             custom = services.custom_service_create(organisation=organisation, actor=actor, data=service_data)

@@ -42,6 +42,10 @@ class NotFound(ConnectionsError):
 class Conflict(ConnectionsError):
     code, status, default_message = "conflict", 409, "This conflicts with what is stored."
 
+    @classmethod
+    def field(cls, name: str, message: str) -> "Conflict":
+        return cls(message, fields={name: [message]})
+
 
 class ConnectionNotReady(ConnectionsError):
     code, status = "connection_not_ready", 409

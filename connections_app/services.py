@@ -53,6 +53,10 @@ def event_record(*, organisation: Organisation, actor: str, action: str, target:
 
 
 # -- validation helpers ------------------------------------------------------------------
+# Words the pages use in URLs where a connection's link name would go (/connections/new/).
+RESERVED_CONNECTION_LINK_NAMES = frozenset({"new"})
+
+
 def _check_link_name(value: Any, field: str = "link_name") -> str:
     if not isinstance(value, str) or not LINK_NAME_RE.match(value):
         raise ValidationFailed.field(
@@ -116,7 +120,7 @@ def custom_service_create(*, organisation: Organisation, actor, data: dict) -> C
         raise ValidationFailed.field("config_fields", "Custom services do not take config fields.")
     _require_client(definition, secret)
     if registry.get(definition.link_name) is not None:
-        raise Conflict(f"The link name {definition.link_name!r} is taken by a preconfigured service.")
+        raise Conflict.field("link_name", f"The link name {definition.link_name!r} is taken by a preconfigured service.")
     stored = definition.to_dict()
     try:
         with transaction.atomic():
@@ -128,7 +132,7 @@ def custom_service_create(*, organisation: Organisation, actor, data: dict) -> C
             custom.save()
             event_record(organisation=organisation, actor=actor_name(actor), action="service.created", target=custom.link_name)
     except IntegrityError:
-        raise Conflict(f"The link name {definition.link_name!r} is already taken.") from None
+        raise Conflict.field("link_name", f"The link name {definition.link_name!r} is already taken.") from None
     return custom
 
 
@@ -281,6 +285,8 @@ def connection_create(
             check({"name": name, "link_name": link_name}[field])
         except ValidationFailed as exc:
             errors.update(exc.fields)
+    if link_name in RESERVED_CONNECTION_LINK_NAMES:
+        errors["link_name"] = ["This link name is reserved; choose another."]
     if not isinstance(service, str) or not service:
         errors["service"] = ["This field is required."]
     if errors:
@@ -298,8 +304,8 @@ def connection_create(
     if resolved.is_oauth and not _client_ready(resolved):
         raise ValidationFailed.field(
             "service",
-            f"No OAuth client is set for {definition.name} in this organisation; an admin sets it under "
-            f"Services (PUT /api/v1/services/{definition.link_name}/client/).",
+            f"No OAuth client is set for {definition.name} in this organisation: an admin sets its client id "
+            "and secret under Services.",
         )
     now = timezone.now()
     connection = Connection(
@@ -321,7 +327,7 @@ def connection_create(
             if connection.status == ConnectionStatus.CONNECTED:
                 event_record(organisation=organisation, actor=actor_name(actor), action="connection.connected", target=link_name)
     except IntegrityError:
-        raise Conflict(f"The link name {link_name!r} is already used by another connection.") from None
+        raise Conflict.field("link_name", f"The link name {link_name!r} is already used by another connection.") from None
     authorize_url = None
     if resolved.oauth2 and resolved.oauth2.grant_type == "client_credentials":
         from . import tokens  # noqa: PLC0415

@@ -1,5 +1,7 @@
 """Test settings: fixed keys, fast hashing; DATABASE_URL picks SQLite or PostgreSQL."""
 
+import os
+
 from .base import *  # noqa: F401,F403
 from .base import VAR_DIR, env, filesystem_broker_options
 
@@ -24,5 +26,6 @@ else:
 # A file (not :memory:) for the SQLite test database, so that processes the tests start
 # (a Celery worker, gunicorn) see the same data.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{env.get('PYTEST_XDIST_WORKER') or 'main'}.sqlite3")}
+    # One file per test run (pid), so runs side by side never share a database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
     DATABASES["default"]["CONN_MAX_AGE"] = 0

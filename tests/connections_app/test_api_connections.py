@@ -179,3 +179,11 @@ def test_events_for_admins_only(admin, viewer, service):
     events = admin.get("/api/v1/events/").json()["results"]
     assert {"connection.created", "service.created", "token.created"} <= {e["action"] for e in events}
     assert viewer.get("/api/v1/events/").status_code == 403
+
+
+def test_reserved_link_name_and_conflict_fields(admin, service):
+    reserved = create(admin, link_name="new")
+    assert reserved.status_code == 400 and "link_name" in reserved.json()["error"]["fields"]
+    create(admin)
+    taken = create(admin)
+    assert taken.status_code == 409 and "link_name" in taken.json()["error"]["fields"]
