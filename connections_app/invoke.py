@@ -20,6 +20,7 @@ from . import http, selectors
 from .auth import strategy_for
 from .errors import ConnectionsError, ValidationFailed
 from .models import Connection, InvocationLog
+from .observability.metrics import observe_invoke
 from .services import actor_name, connection_require_ready
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -153,8 +154,8 @@ def invoke(
     auth = _SwappableAuth(strategy.build_auth(credentials))
     started = timezone.now()
     try:
-        upstream = http.send(
-            request, allowed_hosts=service.allowed_hosts, auth=auth, timeout=float(timeout), retries=retries,
+        upstream = observe_invoke(  # counts the outcome and times it (observability/metrics.py)
+            http.send, request, allowed_hosts=service.allowed_hosts, auth=auth, timeout=float(timeout), retries=retries,
             on_response=on_response,
         )
     except ConnectionsError as exc:

@@ -285,7 +285,7 @@ def connection_create(
             check({"name": name, "link_name": link_name}[field])
         except ValidationFailed as exc:
             errors.update(exc.fields)
-    if link_name in RESERVED_CONNECTION_LINK_NAMES:
+    if isinstance(link_name, str) and link_name in RESERVED_CONNECTION_LINK_NAMES:
         errors["link_name"] = ["This link name is reserved; choose another."]
     if not isinstance(service, str) or not service:
         errors["service"] = ["This field is required."]

@@ -31,6 +31,7 @@ from services_catalog.schema import ServiceDefinition
 from . import http
 from .errors import ConnectionsError, UpstreamError, UpstreamTimeout, ValidationFailed
 from .models import Connection, ConnectionStatus
+from .observability.metrics import count_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -229,10 +230,12 @@ def _refresh_locked(connection: Connection, service: ServiceDefinition, creds: d
     with transaction.atomic():
         store_token(connection, token, previous=creds)
     logger.info("refreshed token for connection %s", connection.pk)
+    count_refresh("refreshed")
     return connection.read_secret("credentials")
 
 
 def _record_failure(connection: Connection, exc: RefreshFailed) -> None:
+    count_refresh("needs_reauth" if exc.terminal else "transient_failure")
     now = timezone.now()
     if exc.terminal:
         mark_needs_reauth(connection=connection, reason=f"{exc.message} Reconnect to give consent again.")

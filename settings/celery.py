@@ -10,3 +10,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings.dev")
 app = Celery("connections")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["connections_app"])
+
+# Serves worker metrics when CONNECTIONS_WORKER_METRICS_PORT is set (signal handlers only).
+from connections_app.observability import worker as _worker_metrics  # noqa: E402,F401

@@ -1,7 +1,7 @@
 """Production: everything from the environment; missing secrets stop start-up."""
 
 from .base import *  # noqa: F401,F403
-from .base import env
+from .base import LOGGING, env
 
 SECRET_KEY = env.get_mandatory("DJANGO_SECRET_KEY")
 CONNECTIONS_ENCRYPTION_KEYS = env.get_list("CONNECTIONS_ENCRYPTION_KEYS") or [env.get_mandatory("CONNECTIONS_ENCRYPTION_KEYS")]
@@ -21,3 +21,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# One JSON object per log line, with the request id; Celery keeps this configuration
+# instead of installing its own plain handler.
+LOGGING = {**LOGGING, "handlers": {"console": {**LOGGING["handlers"]["console"], "formatter": env.get("LOG_FORMAT") or "json"}}}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -1,0 +1,32 @@
+"""Rows the benchmarks need, made through the product's own business functions."""
+
+from __future__ import annotations
+
+
+def admin_token(org_slug: str = "bench") -> tuple[object, str]:
+    """(organisation, API token) of an admin, created in the bench database."""
+    from connections_app.models import Role
+    from connections_app.services import api_token_create, membership_ensure
+
+    membership = membership_ensure(username=f"{org_slug}-admin", org_slug=org_slug, role=Role.ADMIN, create=True)
+    _token, key = api_token_create(membership=membership)
+    return membership.organisation, key
+
+
+def api_key_service(organisation, link_name: str, base_url: str) -> None:
+    from connections_app.services import custom_service_create
+
+    custom_service_create(organisation=organisation, actor=None, data={
+        "link_name": link_name, "name": link_name, "auth_type": "api_key", "param_type": "header",
+        "parameters": [{"key": "X-Api-Key", "display_name": "API key"}], "base_url": base_url, "allowed_hosts": ["127.0.0.1"],
+    })
+
+
+def oauth2_service(organisation, link_name: str, base_url: str) -> None:
+    from connections_app.services import custom_service_create
+
+    custom_service_create(organisation=organisation, actor=None, data={
+        "link_name": link_name, "name": link_name, "auth_type": "oauth2", "base_url": base_url, "allowed_hosts": ["127.0.0.1"],
+        "oauth2": {"client_id": "bench-client", "client_secret": "bench-secret", "authorize_url": f"{base_url}/oauth/authorize",
+                   "token_url": f"{base_url}/oauth/token"},
+    })

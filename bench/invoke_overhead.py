@@ -1,0 +1,82 @@
+"""What invoke adds to a call: the same request made directly to a fast local upstream and
+through ``POST /api/v1/invoke/`` (production settings under gunicorn, PostgreSQL, Redis
+for the throttle), at concurrency 1 and 32.
+
+    .venv/bin/python bench/invoke_overhead.py [--workers 4] [--threads 2] [--count 2000] [--seconds 15]
+
+Targets: p50 overhead under 2 ms at concurrency 1; 800 invokes/s or more at concurrency 32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import common
+import fixtures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--count", type=int, default=2000, help="requests per series at concurrency 1")
+    parser.add_argument("--seconds", type=float, default=15, help="length of each series at concurrency 32")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
+    args = parser.parse_args()
+    common.header(f"invoke overhead (gunicorn {args.workers} workers x {args.threads} threads)")
+
+    common.recreate_database()
+    common.flush_redis()
+    common.setup_django()
+    up_port, web_port = common.free_port(), common.free_port()
+    organisation, token = fixtures.admin_token()
+    fixtures.api_key_service(organisation, "bench_api", f"http://127.0.0.1:{up_port}")
+    from connections_app.services import connection_create
+
+    connection_create(organisation=organisation, actor=None, name="Bench", link_name="bench", service="bench_api",
+                      scopes=None, credentials={"X-Api-Key": "bench-key"}, config=None)
+
+    upstream = common.Proc("upstream", [sys.executable, "bench/upstream.py", str(up_port)], common.env())
+    web = None
+    try:
+        common.wait_http(f"http://127.0.0.1:{up_port}/_stats", upstream)
+        web = common.gunicorn(web_port, workers=args.workers, threads=args.threads)
+        direct = [common.request_bytes("GET", "/v1/ping", f"127.0.0.1:{up_port}", {"X-Api-Key": "bench-key"})]
+        body = json.dumps({"connection": "bench", "url": "/v1/ping"}).encode()
+        through = [common.request_bytes("POST", "/api/v1/invoke/", f"127.0.0.1:{web_port}",
+                                        {"Authorization": f"Token {token}", "Content-Type": "application/json"}, body)]
+
+        def upstream_ok(status, payload):
+            assert status == 200, payload
+
+        def invoke_ok(status, payload):
+            assert status == 200 and b'"status_code":200' in payload, payload
+
+        # Warm up: connections, caches, the upstream pool of every gunicorn thread.
+        common.run_load("127.0.0.1", web_port, through, concurrency=32, seconds=3, check=invoke_ok)
+        common.run_load("127.0.0.1", up_port, direct, concurrency=32, seconds=1, check=upstream_ok)
+
+        workers = common.children(web.proc.pid)
+        for concurrency in args.concurrency:
+            kwargs = {"count": args.count} if concurrency == 1 else {"seconds": args.seconds}
+            d = common.run_load("127.0.0.1", up_port, direct, concurrency=concurrency, check=upstream_ok, **kwargs)
+            cpu_web, cpu_all = common.cpu_seconds(workers), common.machine_cpu_seconds()
+            i = common.run_load("127.0.0.1", web_port, through, concurrency=concurrency, check=invoke_ok, **kwargs)
+            n = len(i["latencies"])
+            cpu_web, cpu_all = common.cpu_seconds(workers) - cpu_web, common.machine_cpu_seconds() - cpu_all
+            print(f"-- concurrency {concurrency} ({len(d['latencies'])} direct, {n} invokes)")
+            print(f"   direct : p50 {common.ms(d['p50'])}  p99 {common.ms(d['p99'])}  {d['rate']:.0f} req/s")
+            print(f"   invoke : p50 {common.ms(i['p50'])}  p99 {common.ms(i['p99'])}  {i['rate']:.0f} req/s")
+            print(f"   overhead: p50 {common.ms(i['p50'] - d['p50'])}  p99 {common.ms(i['p99'] - d['p99'])}")
+            print(f"   CPU per invoke: gunicorn workers {common.ms(cpu_web / n)}, whole machine {common.ms(cpu_all / n)}")
+        print(f"load average after: {common.load_average()}")
+    finally:
+        if web:
+            web.stop()
+        upstream.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Where the time of an invoke and of a connection-list page goes: each part timed alone,
+in one process, against PostgreSQL and Redis with production settings. For finding hot
+spots; the end-to-end figures come from invoke_overhead.py and list_connections.py.
+
+    .venv/bin/python bench/parts.py [--repeat 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+
+import common
+import fixtures
+
+
+def timed(label: str, fn, repeat: int) -> None:
+    fn()
+    started = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    print(f"   {label:58s} {(time.perf_counter() - started) / repeat * 1000:7.3f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=200)
+    args = parser.parse_args()
+    n = args.repeat
+    common.header("parts of invoke and list")
+    common.recreate_database()
+    common.flush_redis()
+    common.setup_django()
+    import requests
+    import yaml
+    from django.core.cache import cache
+    from django.db import connection
+    from django.utils import timezone
+    from rest_framework.renderers import JSONRenderer
+
+    from connections_app import http, selectors
+    from connections_app.api import serializers
+    from connections_app.models import ApiToken, InvocationLog, sha256_hex
+    from connections_app.services import connection_create
+
+    port = common.free_port()
+    organisation, token = fixtures.admin_token()
+    fixtures.api_key_service(organisation, "bench_api", f"http://127.0.0.1:{port}")
+    for i in range(150):
+        connection_create(organisation=organisation, actor=None, name=f"C {i}", link_name=f"c{i:04d}", service="bench_api",
+                          scopes=None, credentials={"X-Api-Key": "bench-key"}, config=None)
+    upstream = common.Proc("upstream", [sys.executable, "bench/upstream.py", str(port)], common.env())
+    try:
+        common.wait_http(f"http://127.0.0.1:{port}/_stats", upstream)
+        conn = selectors.connection_get(organisation=organisation, link_name="c0001", annotate=False)
+        print("-- invoke, part by part")
+        timed("API token lookup (authentication.py, 3 joins)", lambda: ApiToken.objects.select_related(
+            "membership__organisation", "membership__user").filter(key_hash=sha256_hex(token)).first(), n)
+        timed("connection_get (selectors.py, 3 joins)", lambda: selectors.connection_get(
+            organisation=organisation, link_name="c0001", annotate=False), n)
+        timed("invocation log insert (invoke._log)", lambda: InvocationLog.objects.create(
+            organisation_id=organisation.pk, connection=conn, at=timezone.now(), method="GET", url="http://x/y",
+            status_code=200, elapsed_ms=1, error="", actor="a"), n)
+        timed("throttle history: cache get + set of 100 timestamps", lambda: (cache.get("t1"), cache.set("t1", [time.time()] * 100, 60)), n)
+        timed("throttle history: cache get + set of 6000 timestamps", lambda: (cache.get("t2"), cache.set("t2", [time.time()] * 6000, 60)), n)
+        timed("decrypt the credentials (crypto)", lambda: conn.credentials, n)
+        request = http.OutboundRequest(method="GET", url=f"http://127.0.0.1:{port}/v1/ping", headers={"X-Api-Key": "bench-key"})
+        timed("http.send to the local upstream", lambda: http.send(request, allowed_hosts=["127.0.0.1"], auth=None, timeout=30.0), n)
+        session = requests.Session()
+        timed("  of which: plain requests.Session.get", lambda: session.get(f"http://127.0.0.1:{port}/v1/ping",
+                                                                            headers={"X-Api-Key": "bench-key"}), n)
+        timed("  of which: the deadline watchdog (a threading.Timer)", lambda: (lambda t: (t.start(), t.cancel()))(
+            threading.Timer(30, lambda: None)), n)
+        timed("database health check (conn_health_checks=True)", connection.is_usable, n)
+        timed("SELECT 1 round trip", lambda: connection.cursor().execute("SELECT 1"), n)
+
+        print("-- one page of the connection list (101 rows)")
+        rows = list(selectors.connection_list(organisation=organisation).order_by("link_name")[:101])
+        page = selectors.connection_list(organisation=organisation).order_by("link_name")
+        timed("query + model instances (selectors.connection_list)", lambda: list(page.all()[:101]), n // 10)
+        timed("  same rows as values()", lambda: list(page.values()[:101]), n // 10)
+        timed("  deferring credentials_encrypted and the lease", lambda: list(
+            page.defer("credentials_encrypted", "refresh_lock_owner", "refresh_lock_until")[:101]), n // 10)
+        data = serializers.ConnectionOutSerializer(rows, many=True, context={"with_snippets": False}).data
+        timed("serializer (ConnectionOutSerializer, many)", lambda: serializers.ConnectionOutSerializer(
+            rows, many=True, context={"with_snippets": False}).data, n // 10)
+        timed("JSON rendering", lambda: JSONRenderer().render({"results": data}), n // 10)
+
+        print("-- catalog")
+        texts = [p.read_text() for p in sorted((common.ROOT / "services_catalog/providers").glob("*.yaml"))]
+        timed(f"parse {len(texts)} files, yaml.safe_load (what registry does)", lambda: [yaml.safe_load(t) for t in texts], 3)
+        if getattr(yaml, "CSafeLoader", None):
+            timed(f"parse {len(texts)} files, yaml.CSafeLoader (libyaml)", lambda: [yaml.load(t, Loader=yaml.CSafeLoader) for t in texts], 3)
+        print(f"load average after: {common.load_average()}")
+    finally:
+        upstream.stop()
+
+
+if __name__ == "__main__":
+    main()
