@@ -246,4 +246,5 @@ class Event(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["organisation", "-at", "-id"], name="event_org_at")]
+        # The events API pages by id (keyset), so the index is on id.
+        indexes = [models.Index(fields=["organisation", "-id"], name="event_org_id")]

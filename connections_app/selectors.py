@@ -113,7 +113,7 @@ def connection_list(
 ) -> QuerySet[Connection]:
     qs = (
         Connection.objects.filter(organisation=organisation)
-        .select_related("custom_service", "created_by", "organisation")
+        .select_related("custom_service", "created_by")
         .annotate(last_used_at=_last_used_subquery())
     )
     if status:
@@ -126,14 +126,17 @@ def connection_list(
 
 
 def connection_get(*, organisation: Organisation, link_name: str, annotate: bool = True) -> Connection:
-    qs = Connection.objects.filter(organisation=organisation, link_name=link_name).select_related(
-        "custom_service", "created_by", "organisation"
-    )
+    """One connection of the organisation. ``annotate=False`` is the lean form for the hot
+    paths (invoke, actions): no last-use subquery, no creator."""
+    qs = Connection.objects.filter(organisation=organisation, link_name=link_name)
     if annotate:
-        qs = qs.annotate(last_used_at=_last_used_subquery())
+        qs = qs.select_related("custom_service", "created_by").annotate(last_used_at=_last_used_subquery())
+    else:
+        qs = qs.select_related("custom_service")
     connection = qs.first()
     if connection is None:
         raise NotFound(f"No connection with link name {link_name!r}.")
+    connection.organisation = organisation  # the caller's: no join, no extra query
     return connection
 
 

@@ -18,6 +18,8 @@ from .schema import SchemaError, ServiceDefinition
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "providers"
 
+# libyaml's parser when it is there (8x faster for the whole catalog), else pure Python.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _lock = threading.Lock()
 _catalog: dict[str, ServiceDefinition] | None = None
 
@@ -28,7 +30,7 @@ def catalog_dirs() -> list[Path]:
 
 def load_file(path: Path) -> ServiceDefinition:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - a safe loader
     except (OSError, yaml.YAMLError) as exc:
         raise ImproperlyConfigured(f"Catalog file {path}: cannot be read as YAML ({exc}).") from None
     try:

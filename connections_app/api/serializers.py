@@ -10,6 +10,7 @@ from rest_framework import serializers
 from services_catalog.schema import AUTH_TYPES, PARAM_TYPES, ServiceDefinition
 
 from .. import selectors, snippets
+from ..errors import NotFound
 from ..models import Connection, ConnectionStatus, Event, InvocationLog, ServiceClient
 
 
@@ -175,11 +176,19 @@ class ConnectionOutSerializer(serializers.Serializer):
     snippets = SnippetsSerializer(required=False)
 
     def to_representation(self, connection: Connection) -> dict:
-        service = selectors.connection_service(connection)
+        try:
+            service = selectors.connection_service(connection)
+        except NotFound:
+            # Its catalog file was removed: still list the connection, say so, no snippets.
+            service = None
         data = {
             "link_name": connection.link_name,
             "name": connection.name,
-            "service": {"link_name": service.link_name, "name": service.name, "auth_type": service.auth_type},
+            "service": (
+                {"link_name": service.link_name, "name": service.name, "auth_type": service.auth_type}
+                if service
+                else {"link_name": connection.service_link_name, "name": f"{connection.service_link_name} (not in the catalog)", "auth_type": "unknown"}
+            ),
             "status": connection.status,
             "scopes": list(connection.scopes or []),
             "config": dict(connection.config or {}),
@@ -192,7 +201,7 @@ class ConnectionOutSerializer(serializers.Serializer):
             "last_used_at": _iso(getattr(connection, "last_used_at", None)),
             "error": connection.error or None,
         }
-        if self.context.get("with_snippets", True):
+        if self.context.get("with_snippets", True) and service is not None:
             data["snippets"] = snippets.build(
                 link_name=connection.link_name, url=snippets.sample_url(service), base_url=settings.CONNECTIONS_BASE_URL
             )

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
 
+from django.conf import settings
+from django.core.cache import cache
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from .. import notifications, selectors, services
@@ -201,23 +204,45 @@ class ConnectionViewSet(OrgScopedMixin, viewsets.ViewSet):
         return paginator.get_paginated_response(s.InvocationLogSerializer(page, many=True).data)
 
 
-class InvokeThrottle(SimpleRateThrottle):
-    """Bursts on invoke are limited per organisation, whoever sends them."""
+class InvokeThrottle(BaseThrottle):
+    """Bursts on invoke are limited per organisation, whoever sends them.
 
-    scope = "invoke"
+    A fixed window counted with one atomic ``incr`` in the cache (Redis in production):
+    cheaper than DRF's sliding log, which reads and rewrites a growing list per request.
+    When the cache is down, invoke keeps working unthrottled rather than failing.
+    """
 
-    def get_cache_key(self, request, view):
+    def __init__(self):
+        self.limit, self.window = parse_rate(settings.CONNECTIONS_INVOKE_RATE)
+        self.retry_after = None
+
+    def allow_request(self, request, view) -> bool:
         membership = request.auth
-        return f"throttle_invoke_{membership.organisation_id}" if membership else None
-
-    def allow_request(self, request, view):
-        # The rate limit lives in the cache (Redis in production); when that is down,
-        # invoke keeps working unthrottled rather than failing every call.
+        if membership is None:
+            return True
+        now = time.time()
+        window_start = int(now // self.window) * self.window
+        key = f"throttle_invoke:{membership.organisation_id}:{window_start}"
         try:
-            return super().allow_request(request, view)
+            cache.add(key, 0, timeout=self.window + 1)
+            count = cache.incr(key)
         except Exception as exc:  # noqa: BLE001 - any cache backend error
             logger.warning("invoke throttle skipped: cache unavailable (%s)", type(exc).__name__)
             return True
+        if count > self.limit:
+            self.retry_after = window_start + self.window - now
+            return False
+        return True
+
+    def wait(self):
+        return self.retry_after
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """``"6000/min"`` -> (6000, 60); units: s, sec, m, min, h, hour, d, day."""
+    count, _, unit = rate.partition("/")
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit.strip()[:1]]
+    return int(count), seconds
 
 
 class InvokeView(OrgScopedMixin, APIView):

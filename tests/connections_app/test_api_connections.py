@@ -187,3 +187,24 @@ def test_reserved_link_name_and_conflict_fields(admin, service):
     create(admin)
     taken = create(admin)
     assert taken.status_code == 409 and "link_name" in taken.json()["error"]["fields"]
+
+
+def test_a_connection_whose_service_left_the_catalog_still_lists(admin, settings, tmp_path):
+    from services_catalog import registry
+
+    (tmp_path / "gone_api.yaml").write_text(
+        "link_name: gone_api\nname: Gone\nauth_type: api_key\nparameters: [{key: k, display_name: K}]\nbase_url: https://api.gone.example\n"
+    )
+    settings.CONNECTIONS_CATALOG_DIRS = [str(tmp_path)]
+    registry.reset()
+    try:
+        assert admin.post("/api/v1/connections/", {"name": "G", "link_name": "g1", "service": "gone_api", "credentials": {"k": "v" * 16}}, format="json").status_code == 201
+        settings.CONNECTIONS_CATALOG_DIRS = []
+        registry.reset()
+        listed = admin.get("/api/v1/connections/").json()["results"]
+        assert listed[0]["service"]["link_name"] == "gone_api" and "not in the catalog" in listed[0]["service"]["name"]
+        assert admin.get("/api/v1/connections/g1/").status_code == 200
+        assert admin.post("/api/v1/invoke/", {"connection": "g1", "url": "/x"}, format="json").status_code == 404
+    finally:
+        settings.CONNECTIONS_CATALOG_DIRS = []
+        registry.reset()

@@ -26,9 +26,7 @@ def api_key_connection(admin, upstream):
 
 
 def test_invoke_bursts_are_throttled_per_organisation(admin, outsider, api_key_connection, upstream, settings, monkeypatch):
-    from connections_app.api.views import InvokeThrottle
-
-    monkeypatch.setattr(InvokeThrottle, "THROTTLE_RATES", {"invoke": "3/min"})
+    settings.CONNECTIONS_INVOKE_RATE = "3/min"
     cache.clear()
     codes = [admin.post("/api/v1/invoke/", {"connection": "k_main", "url": "/anything"}, format="json") for _ in range(4)]
     assert [c.status_code for c in codes] == [200, 200, 200, 429]
