@@ -7,6 +7,9 @@ from rest_framework.test import APIClient
 
 from connections_app.models import Membership, Organisation, Role
 from connections_app.services import api_token_create
+from tests.servers.oauth1_server import create_oauth1_server
+from tests.servers.oauth2_server import create_oauth2_server
+from tests.servers.runner import start_wsgi
 from tests.upstream import ServedApp, Upstream
 
 
@@ -94,3 +97,26 @@ def upstream(_upstream_served):
     """A small upstream (tests/upstream.py) with its request log cleared."""
     _upstream_served.reset()
     return _upstream_served
+
+
+@pytest.fixture
+def oauth2_server():
+    """A real OAuth 2.0 authorization server (Authlib's server side) on loopback.
+
+    Yields its control object (tests/servers/oauth2_server.py) with ``.url`` and ``.server``.
+    """
+    app, control = create_oauth2_server()
+    server = start_wsgi(app)
+    control.url, control.server = server.url, server
+    yield control
+    server.stop()
+
+
+@pytest.fixture
+def oauth1_server():
+    """A real OAuth 1.0a provider (Authlib's server side) on loopback, consent auto-approved."""
+    app, control = create_oauth1_server(auto_approve=True)
+    server = start_wsgi(app)
+    control.url, control.server = server.url, server
+    yield control
+    server.stop()

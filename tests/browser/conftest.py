@@ -105,15 +105,9 @@ def admin_page(page, make_member):
 
 
 @pytest.fixture
-def oauth2_provider():
-    """The OAuth 2.0 test server (consent page, token endpoint, /api/me) on loopback."""
-    from tests.servers.oauth2_server import create_oauth2_server
-    from tests.servers.runner import start_wsgi
-
-    app, control = create_oauth2_server()
-    server = start_wsgi(app)
-    yield server, control
-    server.stop()
+def oauth2_provider(oauth2_server):
+    """The OAuth 2.0 test server (consent page, token endpoint, /api/me): (server, control)."""
+    return oauth2_server.server, oauth2_server
 
 
 def screenshot(page, name: str) -> None:

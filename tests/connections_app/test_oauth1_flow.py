@@ -7,8 +7,6 @@ import requests
 from django.test import Client
 
 from connections_app.models import Connection
-from tests.servers.oauth1_server import create_oauth1_server
-from tests.servers.runner import start_wsgi
 
 pytestmark = pytest.mark.django_db
 
@@ -16,13 +14,9 @@ CONSUMER_SECRET = "consumer-secret-canary-91b2"
 
 
 @pytest.fixture
-def provider():
-    app, control = create_oauth1_server(auto_approve=True)
-    server = start_wsgi(app)
-    control.url = server.url
-    control.register_client("cnx-consumer", CONSUMER_SECRET, "http://testserver/oauth1/callback")
-    yield control
-    server.stop()
+def provider(oauth1_server):
+    oauth1_server.register_client("cnx-consumer", CONSUMER_SECRET, "http://testserver/oauth1/callback")
+    return oauth1_server
 
 
 def setup(admin, provider, *, signature_method="HMAC-SHA1", param_type="header"):

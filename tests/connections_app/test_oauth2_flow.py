@@ -15,8 +15,6 @@ from django.test import Client
 from django.utils import timezone
 
 from connections_app.models import AuthorizeLink, Connection, Event, OAuthState
-from tests.servers.oauth2_server import create_oauth2_server
-from tests.servers.runner import start_wsgi
 
 pytestmark = pytest.mark.django_db
 
@@ -25,13 +23,9 @@ CLIENT_SECRET = "client-secret-canary-7f3a"
 
 
 @pytest.fixture
-def provider():
-    app, control = create_oauth2_server()
-    control.auto_approve = True
-    server = start_wsgi(app)
-    control.url = server.url
-    yield control
-    server.stop()
+def provider(oauth2_server):
+    oauth2_server.auto_approve = True
+    return oauth2_server
 
 
 def oauth2_service(provider, link_name="acme_oauth", **oauth2):

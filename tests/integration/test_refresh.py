@@ -13,8 +13,6 @@ from django.utils import timezone
 from connections_app.models import Connection, ConnectionStatus, Event
 from connections_app.tasks import refresh_connection, refresh_due
 from connections_app.tokens import credentials_from_token
-from tests.servers.oauth2_server import create_oauth2_server
-from tests.servers.runner import start_wsgi
 
 from .processes import wait_for
 
@@ -22,13 +20,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def provider():
-    app, control = create_oauth2_server()
-    server = start_wsgi(app)
-    control.url = server.url
-    control.register_client("cnx-client", "client-secret-x1", ["http://testserver/oauth/callback"], scope="read")
-    yield control
-    server.stop()
+def provider(oauth2_server):
+    oauth2_server.register_client("cnx-client", "client-secret-x1", ["http://testserver/oauth/callback"], scope="read")
+    return oauth2_server
 
 
 @pytest.fixture

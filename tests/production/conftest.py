@@ -14,8 +14,6 @@ from django.utils import timezone
 from connections_app.models import Connection, ConnectionStatus
 from connections_app.tokens import credentials_from_token
 from tests.integration.conftest import celery_processes, redis_client  # noqa: F401  (shared fixtures)
-from tests.servers.oauth2_server import create_oauth2_server
-from tests.servers.runner import start_wsgi
 
 from .gunicorn import Gunicorns
 
@@ -31,14 +29,10 @@ def postgresql_only(why: str):
 
 
 @pytest.fixture
-def provider():
-    app, control = create_oauth2_server()
-    server = start_wsgi(app)
-    control.url = server.url
-    control.auto_approve = True
-    control.register_client("cnx-client", "client-secret-x1", [CALLBACK], scope="read")
-    yield control
-    server.stop()
+def provider(oauth2_server):
+    oauth2_server.auto_approve = True
+    oauth2_server.register_client("cnx-client", "client-secret-x1", [CALLBACK], scope="read")
+    return oauth2_server
 
 
 @pytest.fixture

@@ -16,9 +16,6 @@ from django.test import Client
 from django.utils import timezone
 
 from connections_app.models import Connection, OAuthState
-from tests.servers.oauth1_server import create_oauth1_server
-from tests.servers.oauth2_server import create_oauth2_server
-from tests.servers.runner import start_wsgi
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,16 +28,11 @@ CANARIES = {
 
 
 @pytest.fixture
-def servers():
-    app2, oauth2 = create_oauth2_server(auto_approve=True)
-    app1, oauth1 = create_oauth1_server(auto_approve=True)
-    s2, s1 = start_wsgi(app2), start_wsgi(app1)
-    oauth2.url, oauth1.url = s2.url, s1.url
-    oauth2.register_client("cnx", CANARIES["client_secret"], ["http://testserver/oauth/callback"], scope="read")
-    oauth1.register_client("cnx1", CANARIES["consumer_secret"], "http://testserver/oauth1/callback")
-    yield oauth2, oauth1
-    s2.stop()
-    s1.stop()
+def servers(oauth2_server, oauth1_server):
+    oauth2_server.auto_approve = True
+    oauth2_server.register_client("cnx", CANARIES["client_secret"], ["http://testserver/oauth/callback"], scope="read")
+    oauth1_server.register_client("cnx1", CANARIES["consumer_secret"], "http://testserver/oauth1/callback")
+    return oauth2_server, oauth1_server
 
 
 def test_no_secret_leaks_anywhere(admin, upstream, servers, caplog, monkeypatch, settings):

@@ -19,21 +19,14 @@ from django.utils import timezone
 from connections_app import crypto
 from connections_app.models import Connection, ConnectionStatus
 from connections_app.tokens import credentials_from_token
-from tests.servers.oauth2_server import create_oauth2_server
-from tests.servers.runner import start_wsgi
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def provider():
-    app, control = create_oauth2_server()
-    server = start_wsgi(app)
-    control.url = server.url
-    control.server = server
-    control.register_client("cnx", "client-secret-f1", ["http://testserver/oauth/callback"], scope="read")
-    yield control
-    server.stop()
+def provider(oauth2_server):
+    oauth2_server.register_client("cnx", "client-secret-f1", ["http://testserver/oauth/callback"], scope="read")
+    return oauth2_server
 
 
 @pytest.fixture
