@@ -208,3 +208,7 @@ LOGGING = {
     # LOG_LEVEL says.
     "loggers": {name: {"level": "WARNING"} for name in ("urllib3", "requests", "authlib", "httpx", "kombu.transport")},
 }
+# Keep a worker's database connection across tasks (Celery's Django fix-up closes it after
+# every task by default; a refresh sweep then opens one connection per refresh). Django's
+# CONN_MAX_AGE and health checks still bound its life.
+CELERY_DB_REUSE_MAX = 200
