@@ -307,16 +307,19 @@ def _send_with_retries(request, allowed_hosts, auth, deadline, timeout, retries,
                 headers={k.lower(): v for k, v in response.headers.items()},
                 content=content,
                 elapsed_ms=elapsed_ms,
-                url=_public_url(request),
+                url=public_url(request),
             )
         finally:
             response.close()
 
 
-def _public_url(request: OutboundRequest) -> str:
+def public_url(request: OutboundRequest) -> str:
     """The URL with the caller's own query parameters, before any credential is injected."""
     prepared = requests.PreparedRequest()
-    prepared.prepare_url(request.url, request.params)
+    try:
+        prepared.prepare_url(request.url, request.params)
+    except requests.exceptions.RequestException:
+        return request.url
     return prepared.url
 
 

@@ -127,7 +127,7 @@ def invoke(
     try:
         http.check_url(full_url, service.allowed_hosts)  # before any refresh or byte is sent
     except ConnectionsError as exc:
-        _log(conn, actor, timezone.now(), method, _public_url(request), None, 0, exc.code)
+        _log(conn, actor, timezone.now(), method, http.public_url(request), None, 0, exc.code)
         raise
     credentials = conn.credentials
     secrets_seen = strategy.secret_values(credentials)
@@ -159,21 +159,12 @@ def invoke(
             on_response=on_response,
         )
     except ConnectionsError as exc:
-        _log(conn, actor, started, method, _public_url(request), None, 0, exc.code)
+        _log(conn, actor, started, method, http.public_url(request), None, 0, exc.code)
         raise
     if refreshed_after_401 and upstream.status_code == 401:
         tokens.mark_needs_reauth(connection=conn, reason="The service refused a freshly refreshed token (401).")
     _log(conn, actor, started, method, upstream.url, upstream.status_code, upstream.elapsed_ms, "")
     return envelope(upstream, secrets_seen)
-
-
-def _public_url(request: http.OutboundRequest) -> str:
-    prepared = requests.PreparedRequest()
-    try:
-        prepared.prepare_url(request.url, request.params)
-    except requests.exceptions.RequestException:
-        return request.url
-    return prepared.url
 
 
 def _log(conn: Connection, actor, at, method: str, url: str, status_code, elapsed_ms: int, error: str) -> None:

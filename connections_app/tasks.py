@@ -79,7 +79,7 @@ def refresh_connection(self, connection_id: int, force: bool = False) -> str:
         return "skipped"
     creds = connection.read_secret("credentials") or {}
     try:
-        tokens.refresh(connection=connection, service=service, stale_access_token=creds.get("access_token"), force=True)
+        tokens.refresh(connection=connection, service=service, stale_access_token=creds.get("access_token"))
     except tokens.RefreshFailed as exc:
         if exc.terminal:
             return "needs-reauth"

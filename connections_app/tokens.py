@@ -190,9 +190,7 @@ def _reload(connection: Connection) -> Connection:
     return Connection.objects.select_related("custom_service", "organisation").get(pk=connection.pk)
 
 
-def refresh(
-    *, connection: Connection, service: ServiceDefinition, stale_access_token: str | None, force: bool = False
-) -> dict:
+def refresh(*, connection: Connection, service: ServiceDefinition, stale_access_token: str | None) -> dict:
     """Refresh the connection's token unless someone else already did; return credentials.
 
     ``stale_access_token`` is the token the caller saw: if the stored one differs when the
@@ -205,7 +203,7 @@ def refresh(
         creds = current.read_secret("credentials") or {}
         if current.status != ConnectionStatus.CONNECTED:
             raise RefreshFailed(current.error or f"The connection is {current.status}.", terminal=True)
-        if creds.get("access_token") != stale_access_token and not _due(current, force=False):
+        if _refreshed_by_another(current, creds, stale_access_token):
             return creds
         if _take_lease(current.pk, owner):
             break
@@ -215,17 +213,21 @@ def refresh(
     try:
         current = _reload(connection)
         creds = current.read_secret("credentials") or {}
-        if creds.get("access_token") != stale_access_token and not _due(current, force=False):
+        if _refreshed_by_another(current, creds, stale_access_token):
             return creds  # the winner before us stored a fresh token
         return _refresh_locked(current, service, creds)
     finally:
         _release_lease(connection.pk, owner)
 
 
-def _due(connection: Connection, *, force: bool) -> bool:
-    if force or connection.expires_at is None:
-        return force
-    return connection.expires_at <= timezone.now() + INVOKE_REFRESH_LEEWAY
+def _due(connection: Connection) -> bool:
+    """True when the stored token expires within the invoke leeway (60 s)."""
+    return connection.expires_at is not None and connection.expires_at <= timezone.now() + INVOKE_REFRESH_LEEWAY
+
+
+def _refreshed_by_another(current: Connection, creds: dict, stale_access_token: str | None) -> bool:
+    """Someone stored a new token since the caller looked, and it is not about to expire."""
+    return creds.get("access_token") != stale_access_token and not _due(current)
 
 
 def _refresh_locked(connection: Connection, service: ServiceDefinition, creds: dict) -> dict:
@@ -280,7 +282,7 @@ def mark_needs_reauth(*, connection: Connection, reason: str) -> None:
 
 def ensure_fresh(*, connection: Connection, service: ServiceDefinition, credentials: dict) -> dict:
     """Return usable credentials, refreshing first when the token expires within 60 s."""
-    if not _due(connection, force=False):
+    if not _due(connection):
         return credentials
     if not credentials.get("refresh_token") and service.oauth2.grant_type != "client_credentials":
         return credentials  # nothing to refresh with; the upstream will say if it is dead
@@ -305,7 +307,7 @@ def refresh_after_401(*, connection: Connection, service: ServiceDefinition, rej
         return None
     service = _with_client(connection, service)
     try:
-        return refresh(connection=connection, service=service, stale_access_token=rejected.get("access_token"), force=True)
+        return refresh(connection=connection, service=service, stale_access_token=rejected.get("access_token"))
     except RefreshFailed:
         return None
 
@@ -366,7 +368,7 @@ def connection_refresh_now(*, organisation, actor, link_name: str) -> Connection
     connection_require_ready(connection)
     creds = connection.read_secret("credentials") or {}
     try:
-        refresh(connection=connection, service=service, stale_access_token=creds.get("access_token"), force=True)
+        refresh(connection=connection, service=service, stale_access_token=creds.get("access_token"))
     except RefreshFailed as exc:
         if exc.terminal:
             from .errors import ConnectionNotReady  # noqa: PLC0415
