@@ -87,6 +87,20 @@ def with_client(service: ServiceDefinition, *, organisation: Organisation, custo
     )
 
 
+def client_configured(service: ServiceDefinition) -> bool:
+    """Whether a service (as returned by ``with_client``) has its OAuth client id and secret."""
+    if service.oauth2:
+        return bool(service.oauth2.client_id and service.oauth2.client_secret)
+    if service.oauth1:
+        return bool(service.oauth1.consumer_key and service.oauth1.consumer_secret)
+    return True
+
+
+def oauth_client_ready(*, organisation: Organisation, service: ServiceDefinition) -> bool:
+    """Whether connections to ``service`` can start consent in this organisation."""
+    return client_configured(with_client(service, organisation=organisation))
+
+
 def connection_service(connection: Connection, *, with_secrets: bool = False) -> ServiceDefinition:
     """Return the connection's service with its config placeholders filled in."""
     if connection.custom_service_id:

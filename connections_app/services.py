@@ -262,14 +262,6 @@ def _check_config(service: ServiceDefinition, config: Any) -> dict:
     return {f.name: config.get(f.name) or f.default for f in service.config_fields}
 
 
-def _client_ready(service: ServiceDefinition) -> bool:
-    if service.oauth2:
-        return bool(service.oauth2.client_id and service.oauth2.client_secret)
-    if service.oauth1:
-        return bool(service.oauth1.consumer_key and service.oauth1.consumer_secret)
-    return True
-
-
 def actor_name(actor) -> str:
     return getattr(actor, "username", None) or (actor if isinstance(actor, str) else "")
 
@@ -301,7 +293,7 @@ def connection_create(
     clean_scopes = _check_scopes(definition, scopes)
     strategy = strategy_for(resolved)
     clean_credentials = strategy.validate_credentials(credentials)
-    if resolved.is_oauth and not _client_ready(resolved):
+    if resolved.is_oauth and not selectors.client_configured(resolved):
         raise ValidationFailed.field(
             "service",
             f"No OAuth client is set for {definition.name} in this organisation: an admin sets its client id "
@@ -413,7 +405,7 @@ def connection_reconnect(*, organisation: Organisation, actor, link_name: str) -
     service = selectors.connection_service(connection, with_secrets=True)
     if not service.is_oauth or (service.oauth2 and service.oauth2.grant_type == "client_credentials"):
         raise ValidationFailed.field("link_name", "Only OAuth connections with consent can be reconnected; update the credentials instead.")
-    if not _client_ready(service):
+    if not selectors.client_configured(service):
         raise ValidationFailed.field("service", f"No OAuth client is set for {service.name} in this organisation.")
     url = authorize_link_create(connection=connection)
     event_record(organisation=organisation, actor=actor_name(actor), action="connection.reconnect_started", target=link_name)

@@ -166,19 +166,6 @@ def _callback_urls() -> dict:
     return {"redirect_uri": oauth_flow.redirect_uri("oauth2"), "redirect_uri1": oauth_flow.redirect_uri("oauth1")}
 
 
-def _client_ready(membership, service) -> bool:
-    """Whether an OAuth service has a client (id and secret) in this organisation."""
-    if not service.is_oauth:
-        return True
-    if service.kind == "custom":
-        custom = CustomService.objects.filter(organisation=membership.organisation, link_name=service.link_name).first()
-        config = service.oauth2 or service.oauth1
-        client_id = getattr(config, "client_id", None) or getattr(config, "consumer_key", None)
-        return bool(custom and custom.client_secret_encrypted and client_id)
-    client = selectors.service_clients(organisation=membership.organisation).get(service.link_name)
-    return bool(client and client.client_id and client.client_secret_encrypted)
-
-
 @require_http_methods(["GET", "POST"])
 @member_page(write=True)
 def connection_new_details(request, membership, service_link_name: str):
@@ -202,7 +189,8 @@ def connection_new_details(request, membership, service_link_name: str):
             else:
                 return _after_create(request, connection, authorize_url)
     context = {
-        "tab": "catalog", "service": service, "form": form, "client_ready": _client_ready(membership, service),
+        "tab": "catalog", "service": service, "form": form,
+        "client_ready": selectors.oauth_client_ready(organisation=membership.organisation, service=service),
         "auth_labels": forms.AUTH_TYPE_LABELS,
     }
     return render(request, "connections/details.html", context, status=status)
