@@ -17,7 +17,10 @@ What it guarantees, and why:
 from __future__ import annotations
 
 import email.utils
+import heapq
 import ipaddress
+import itertools
+import os
 import socket
 import threading
 import time
@@ -139,10 +142,12 @@ class _Watchdog:
     def __init__(self, seconds: float):
         self.connection = None
         self.fired = False
-        self._timer = threading.Timer(max(0.0, seconds), self._fire)
-        self._timer.daemon = True
+        self.done = False
+        self.deadline = time.monotonic() + max(0.0, seconds)
 
-    def _fire(self) -> None:
+    def fire(self) -> None:
+        if self.done:  # finished while the watcher was getting to it
+            return
         self.fired = True
         sock = getattr(self.connection, "sock", None)
         if sock is not None:
@@ -153,12 +158,60 @@ class _Watchdog:
 
     def __enter__(self) -> "_Watchdog":
         _local.watchdog = self
-        self._timer.start()
+        _deadlines.watch(self)
         return self
 
     def __exit__(self, *exc) -> None:
-        self._timer.cancel()
+        self.done = True
         _local.watchdog = None
+
+
+class _DeadlineWatcher:
+    """One thread per process fires the watchdogs whose deadline has passed.
+
+    (A ``threading.Timer`` per call would start and stop a thread per invoke.) Finished
+    watchdogs are skipped when they reach the top of the heap, and swept out in bulk when
+    they make up most of it.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, _Watchdog]] = []
+        self._order = itertools.count()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, watchdog: _Watchdog) -> None:
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="invoke-deadlines", daemon=True)
+                self._thread.start()
+            if len(self._heap) > 10_000:
+                self._heap = [entry for entry in self._heap if not entry[2].done]
+                heapq.heapify(self._heap)
+            heapq.heappush(self._heap, (watchdog.deadline, next(self._order), watchdog))
+            if self._heap[0][2] is watchdog:  # earlier than what the thread waits for
+                self._cond.notify()
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][2].done:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                wait = self._heap[0][0] - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._heap)[2].fire()
+
+    def after_fork(self) -> None:  # the child has the heap but not the thread
+        self.__init__()
+
+
+_deadlines = _DeadlineWatcher()
+os.register_at_fork(after_in_child=_deadlines.after_fork)
 
 
 def session() -> requests.Session:

@@ -16,7 +16,7 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
-from . import http, selectors
+from . import http, invocation_logs, selectors
 from .auth import strategy_for
 from .errors import ConnectionsError, ValidationFailed
 from .models import Connection, InvocationLog
@@ -168,10 +168,10 @@ def invoke(
 
 
 def _log(conn: Connection, actor, at, method: str, url: str, status_code, elapsed_ms: int, error: str) -> None:
-    InvocationLog.objects.create(
-        organisation_id=conn.organisation_id, connection=conn, at=at, method=method, url=url[:4000],
+    invocation_logs.writer.add(InvocationLog(
+        organisation_id=conn.organisation_id, connection_id=conn.pk, at=at, method=method, url=url[:4000],
         status_code=status_code, elapsed_ms=elapsed_ms, error=error, actor=actor_name(actor)[:150],
-    )
+    ))
 
 
 def scrub(data: bytes, secrets: list[str]) -> bytes:

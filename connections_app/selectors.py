@@ -6,13 +6,14 @@ from __future__ import annotations
 import dataclasses
 import threading
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 
 from services_catalog import registry
 from services_catalog.schema import SchemaError, ServiceDefinition
 
 from .errors import NotFound
 from .models import Connection, CustomService, InvocationLog, Organisation, ServiceClient
+from .row_queries import Part, RowQuery
 
 _definition_cache: dict[tuple[int, str], ServiceDefinition] = {}
 _definition_lock = threading.Lock()
@@ -125,10 +126,11 @@ def _last_used_subquery():
 def connection_list(
     *, organisation: Organisation, status: str | None = None, service: str | None = None, search: str | None = None
 ) -> QuerySet[Connection]:
-    qs = (
-        Connection.objects.filter(organisation=organisation)
-        .select_related("custom_service", "created_by")
-        .annotate(last_used_at=_last_used_subquery())
+    """The organisation's connections by link name, each with ``last_used_at`` and
+    ``created_by_name``. Custom services are not joined (their definitions are large and
+    shared by many rows): ``with_custom_services`` attaches them to a page in one query."""
+    qs = Connection.objects.filter(organisation=organisation).annotate(
+        last_used_at=_last_used_subquery(), created_by_name=F("created_by__username")
     )
     if status:
         qs = qs.filter(status=status)
@@ -139,15 +141,36 @@ def connection_list(
     return qs.order_by("link_name")
 
 
+def with_custom_services(connections: list[Connection]) -> list[Connection]:
+    """Attach each connection's custom service, fetched once per distinct service."""
+    wanted = {c.custom_service_id for c in connections if c.custom_service_id}
+    if wanted:
+        found = CustomService.objects.in_bulk(wanted)
+        for connection in connections:
+            if connection.custom_service_id:
+                connection.custom_service = found[connection.custom_service_id]
+    return connections
+
+
+_CONNECTION_QUERY = RowQuery(
+    [Part(Connection, "c"), Part(CustomService, "s")],
+    "FROM {c_table} LEFT JOIN {s_table} ON {s}.id = {c}.custom_service_id WHERE {c}.organisation_id = %s AND {c}.link_name = %s",
+)
+
+
 def connection_get(*, organisation: Organisation, link_name: str, annotate: bool = True) -> Connection:
     """One connection of the organisation. ``annotate=False`` is the lean form for the hot
-    paths (invoke, actions): no last-use subquery, no creator."""
-    qs = Connection.objects.filter(organisation=organisation, link_name=link_name)
+    paths (invoke, actions): one fixed query (row_queries.py), no last-use, no creator."""
     if annotate:
-        qs = qs.select_related("custom_service", "created_by").annotate(last_used_at=_last_used_subquery())
+        connection = (
+            Connection.objects.filter(organisation=organisation, link_name=link_name)
+            .select_related("custom_service", "created_by").annotate(last_used_at=_last_used_subquery()).first()
+        )
     else:
-        qs = qs.select_related("custom_service")
-    connection = qs.first()
+        row = _CONNECTION_QUERY.first([organisation.pk, link_name])
+        connection = row and row[0]
+        if connection is not None:
+            connection.custom_service = row[1]
     if connection is None:
         raise NotFound(f"No connection with link name {link_name!r}.")
     connection.organisation = organisation  # the caller's: no join, no extra query

@@ -43,6 +43,19 @@ def get_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be a whole number (got {value!r}).") from None
 
 
+def get_float(name: str, default: float) -> float:
+    value = get(name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not number >= 0:  # also refuses nan
+        raise ImproperlyConfigured(f"{name} must be a number of 0 or more (got {value!r}).")
+    return number
+
+
 def get_list(name: str) -> list[str]:
     value = get(name) or ""
     return [part.strip() for part in value.split(",") if part.strip()]

@@ -85,6 +85,14 @@ def on_starting(server):
         connections.close_all()  # workers open their own connections after the fork
 
 
+def worker_exit(server, worker):
+    """Write the invocation logs this worker still holds (invocation_logs.py)."""
+    logs = sys.modules.get("connections_app.invocation_logs")  # not loaded: nothing pending
+    written = logs.writer.flush() if logs else 0
+    if written:
+        server.log.info("Wrote %d pending invocation log row(s) before exiting", written)
+
+
 def child_exit(server, worker):
     """Drop the files of a worker's live gauges (counters stay: they are totals)."""
     from prometheus_client import multiprocess

@@ -9,6 +9,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CONNECTIONS_ENCRYPTION_KEYS = ["Rk9SLVRFU1RTLU9OTFktLWtleS1udW1iZXItb25lLS0="]
 CONNECTIONS_ALLOW_PRIVATE_NETWORKS = True
 CONNECTIONS_BASE_URL = "http://testserver"
+# Rows written at once: a test reads them right after the call, inside its transaction
+# (tests/connections_app/test_invocation_logs.py turns batching on).
+CONNECTIONS_INVOCATION_LOG_FLUSH_SECONDS = env.get_float("CONNECTIONS_INVOCATION_LOG_FLUSH_SECONDS", 0)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

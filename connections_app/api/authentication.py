@@ -6,10 +6,12 @@ DRF exposes as ``request.auth``.
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from ..models import ApiToken, Membership, sha256_hex
+from ..models import ApiToken, Membership, Organisation, sha256_hex
+from ..row_queries import Part, RowQuery
 
 SESSION_ORG_KEY = "connections_org_id"
 
@@ -27,21 +29,41 @@ class TokenAuthentication(authentication.BaseAuthentication):
         key = key.strip()
         if not key or " " in key:
             raise exceptions.AuthenticationFailed("Invalid token header.")
-        token = (
-            ApiToken.objects.select_related("membership__organisation", "membership__user")
-            .filter(key_hash=sha256_hex(key))
-            .first()
-        )
-        if token is None or not token.membership.user.is_active:
+        found = token_membership(sha256_hex(key))
+        if found is None or not found[1].user.is_active:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+        token, membership = found
         now = timezone.now()
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 300:
             # Coarse on purpose: one write per token every five minutes, not per request.
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        return token.membership.user, token.membership
+        return membership.user, membership
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+_TOKEN_QUERY: RowQuery | None = None
+
+
+def token_membership(key_hash: str) -> tuple[ApiToken, Membership] | None:
+    """The token with that hash and its membership (user and organisation attached): one
+    fixed query on every API call (row_queries.py says why not the ORM's)."""
+    global _TOKEN_QUERY  # noqa: PLW0603 - built once, on first use (the user model is swappable)
+    if _TOKEN_QUERY is None:
+        _TOKEN_QUERY = RowQuery(
+            [Part(ApiToken, "t", ("id", "last_used_at", "membership_id")), Part(Membership, "m"),
+             Part(get_user_model(), "u", ("id", "username", "is_active")), Part(Organisation, "o")],
+            "FROM {t_table} JOIN {m_table} ON {m}.id = {t}.membership_id JOIN {u_table} ON {u}.id = {m}.user_id "
+            "JOIN {o_table} ON {o}.id = {m}.organisation_id WHERE {t}.key_hash = %s",
+        )
+    row = _TOKEN_QUERY.first([key_hash])
+    if row is None:
+        return None
+    token, membership, user, organisation = row
+    membership.user, membership.organisation = user, organisation
+    token.membership = membership
+    return token, membership
 
 
 class SessionAuthentication(authentication.SessionAuthentication):

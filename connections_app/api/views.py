@@ -6,7 +6,6 @@ import logging
 import time
 
 from django.conf import settings
-from django.core.cache import cache
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -14,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
-from .. import notifications, selectors, services
+from .. import notifications, rate_limit, selectors, services
 from ..errors import ValidationFailed
 from ..invoke import invoke
 from ..models import CustomService, Event, Role
@@ -139,7 +138,7 @@ class ConnectionViewSet(OrgScopedMixin, viewsets.ViewSet):
             organisation=self.organisation, status=status_filter, service=q.get("service") or None, search=q.get("search") or None
         )
         paginator = Pagination("link_name")
-        page = paginator.paginate_queryset(qs, request)
+        page = selectors.with_custom_services(paginator.paginate_queryset(qs, request))
         return paginator.get_paginated_response(s.ConnectionOutSerializer(page, many=True, context={"with_snippets": False}).data)
 
     @extend_schema(responses=s.ConnectionOutSerializer)
@@ -207,9 +206,9 @@ class ConnectionViewSet(OrgScopedMixin, viewsets.ViewSet):
 class InvokeThrottle(BaseThrottle):
     """Bursts on invoke are limited per organisation, whoever sends them.
 
-    A fixed window counted with one atomic ``incr`` in the cache (Redis in production):
-    cheaper than DRF's sliding log, which reads and rewrites a growing list per request.
-    When the cache is down, invoke keeps working unthrottled rather than failing.
+    A fixed window counted in the cache (``rate_limit.hit``: one round trip to Redis in
+    production): cheaper than DRF's sliding log, which reads and rewrites a growing list per
+    request. When the cache is down, invoke keeps working unthrottled rather than failing.
     """
 
     def __init__(self):
@@ -224,8 +223,7 @@ class InvokeThrottle(BaseThrottle):
         window_start = int(now // self.window) * self.window
         key = f"throttle_invoke:{membership.organisation_id}:{window_start}"
         try:
-            cache.add(key, 0, timeout=self.window + 1)
-            count = cache.incr(key)
+            count = rate_limit.hit(key, self.window)
         except Exception as exc:  # noqa: BLE001 - any cache backend error
             logger.warning("invoke throttle skipped: cache unavailable (%s)", type(exc).__name__)
             return True

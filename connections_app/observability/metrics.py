@@ -36,6 +36,9 @@ INVOKE_SECONDS = Histogram(
     # Up to the largest invoke timeout (120 s): slow upstreams are the interesting tail.
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
+INVOCATION_LOGS_DROPPED = Counter(
+    "connections_invocation_logs_dropped", "Invocation log rows dropped because the database was unavailable too long."
+)
 REFRESHES = Counter("connections_refreshes", "OAuth 2.0 token refreshes, by outcome.", ["outcome"])
 REFRESH_OUTCOMES = ("refreshed", "transient_failure", "needs_reauth")
 CONTENT_TYPE = CONTENT_TYPE_LATEST

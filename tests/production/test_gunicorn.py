@@ -53,3 +53,20 @@ def test_probes_json_access_log_and_metrics_over_two_workers(gunicorns, admin, u
     assert all(e["status"] == 200 and e["method"] == "POST" for e in access)
     assert any("Start-up checks: System check identified no issues" in e.get("message", "") for e in entries)
     assert "QUERY-SECRET" not in server.log() and admin.token not in server.log() and SECRET not in server.log()
+
+
+def test_a_stopping_worker_writes_the_invocation_logs_it_still_holds(gunicorns, admin, upstream):
+    from connections_app.models import InvocationLog
+
+    make_service(admin, base_url=upstream.url)
+    make_connection(admin, "acme_api", credentials={"X-Api-Key": SECRET})
+    server = gunicorns.start("web", CONNECTIONS_INVOCATION_LOG_FLUSH_SECONDS=3600)  # batching: nothing written yet
+    for _ in range(3):
+        response = requests.post(f"{server.url}/api/v1/invoke/", headers={"Authorization": f"Token {admin.token}"},
+                                 json={"connection": "acme_main", "url": "/protected/header/X-Api-Key"}, timeout=10)
+        assert response.json()["status_code"] == 200, response.text
+    assert InvocationLog.objects.count() == 0
+    gunicorns.stop_all()  # SIGTERM: a graceful stop
+    assert server.proc.returncode == 0
+    assert InvocationLog.objects.filter(status_code=200).count() == 3
+    assert "Wrote 3 pending invocation log row(s) before exiting" in server.log()

@@ -1,0 +1,90 @@
+"""Fixed joined SELECTs for the hot paths, built once, returning model instances.
+
+The ORM compiles a queryset to SQL on every call: for invoke's two lookups (the API token
+with its membership, user and organisation; the connection with its custom service) that
+is about 2 ms of CPU each here, against 0.3 ms for the same SQL sent as is. A ``RowQuery``
+builds its SQL from the models' metadata the first time it runs (so table and column
+names, quoting and the value converters follow the models and the database), then sends
+that SQL through Django's cursor: the query is still counted, wrapped and logged as any.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from django.db import connections
+from django.db.models import Model
+
+
+@dataclass(frozen=True)
+class Part:
+    """One model in the SELECT: its table alias, and the fields to read (None: all)."""
+
+    model: type[Model]
+    alias: str
+    fields: tuple[str, ...] | None = None
+
+    def attnames(self) -> list[str]:
+        concrete = self.model._meta.concrete_fields
+        return [f.attname for f in concrete if self.fields is None or f.attname in self.fields]
+
+
+class RowQuery:
+    """``SELECT <parts' columns> <tail>``. In ``tail``, ``{t_table}`` stands for part t's
+    table with its alias (for FROM and JOIN) and ``{t}`` for the alias alone."""
+
+    def __init__(self, parts: list[Part], tail: str, using: str = "default"):
+        self.parts, self.tail, self.using = parts, tail, using
+        self._built: tuple | None = None
+        self._lock = threading.Lock()
+
+    def first(self, params: list) -> list[Model | None] | None:
+        """The first row as one instance per part (None for an all-NULL outer join), or None."""
+        sql, layout = self._build()
+        connection = connections[self.using]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        instances, start = [], 0
+        for model, attnames, converters in layout:
+            values = list(row[start:start + len(attnames)])
+            start += len(attnames)
+            if values[0] is None:  # the primary key comes first: no row joined
+                instances.append(None)
+                continue
+            for index, field_converters in converters:
+                for convert in field_converters:
+                    values[index] = convert(values[index], None, connection)
+            instances.append(model.from_db(self.using, attnames, values))
+        return instances
+
+    def _build(self) -> tuple:
+        if self._built is None:
+            with self._lock:
+                self._built = self._built or self._compose()
+        return self._built
+
+    def _compose(self) -> tuple:
+        connection = connections[self.using]
+        quote = connection.ops.quote_name
+        columns, layout, tables = [], [], {}
+        for part in self.parts:
+            meta = part.model._meta
+            tables[part.alias] = quote(part.alias)
+            tables[f"{part.alias}_table"] = f"{quote(meta.db_table)} {quote(part.alias)}"
+            attnames = part.attnames()
+            attnames.sort(key=lambda name: name != meta.pk.attname)  # pk first: tells a missing join
+            converters = []
+            for index, name in enumerate(attnames):
+                field = next(f for f in meta.concrete_fields if f.attname == name)
+                columns.append(f"{quote(part.alias)}.{quote(field.column)}")
+                col = field.get_col(part.alias)
+                found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+                if found:
+                    converters.append((index, found))
+            layout.append((part.model, attnames, converters))
+        sql = f"SELECT {', '.join(columns)} {self.tail.format(**tables)}"
+        return sql, layout

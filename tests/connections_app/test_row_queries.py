@@ -1,0 +1,50 @@
+"""The hot paths' fixed queries (row_queries.py) return what the ORM would."""
+
+import pytest
+from django.db import connection
+
+from connections_app import selectors
+from connections_app.api.authentication import token_membership
+from connections_app.models import ApiToken, Connection, sha256_hex
+
+from .test_invoke import SECRET, make_connection, make_service
+
+pytestmark = pytest.mark.django_db
+
+
+def fields_of(instance) -> dict:
+    return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+
+
+def test_the_lean_connection_lookup_equals_the_orm_with_and_without_a_custom_service(admin, org, upstream):
+    make_service(admin, base_url=upstream.url)
+    make_connection(admin, "acme_api", credentials={"X-Api-Key": SECRET})
+    Connection.objects.create(organisation=org, link_name="gh_main", name="GitHub", service_link_name="github")
+    Connection.objects.filter(link_name="acme_main").update(scopes=["a", "b"], config={"region": "eu"})
+    for link_name in ("acme_main", "gh_main"):
+        lean = selectors.connection_get(organisation=org, link_name=link_name, annotate=False)
+        orm = Connection.objects.select_related("custom_service").get(organisation=org, link_name=link_name)
+        assert fields_of(lean) == fields_of(orm)
+        assert lean.created_at.tzinfo is not None and lean.credentials == orm.credentials
+        if orm.custom_service_id:
+            assert fields_of(lean.custom_service) == fields_of(orm.custom_service)
+            assert lean.custom_service.definition["auth_type"] == "api_key"
+        else:
+            assert lean.custom_service is None
+    assert selectors.connection_get(organisation=org, link_name="acme_main", annotate=False).config == {"region": "eu"}
+    with pytest.raises(selectors.NotFound):
+        selectors.connection_get(organisation=org, link_name="nope", annotate=False)
+
+
+def test_the_token_lookup_equals_the_orm(admin, django_assert_num_queries):
+    key_hash = sha256_hex(admin.token)
+    with django_assert_num_queries(1):
+        token, membership = token_membership(key_hash)
+    orm = ApiToken.objects.select_related("membership__organisation", "membership__user").get(key_hash=key_hash)
+    assert fields_of(token) == fields_of(orm)
+    assert fields_of(membership) == fields_of(orm.membership)
+    assert fields_of(membership.organisation) == fields_of(orm.membership.organisation)
+    assert (membership.user.pk, membership.user.username, membership.user.is_active) == (
+        orm.membership.user.pk, orm.membership.user.username, True)
+    assert token_membership(sha256_hex("not-a-token")) is None
+    assert connection.vendor in ("sqlite", "postgresql")
