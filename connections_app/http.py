@@ -10,8 +10,9 @@ What it guarantees, and why:
 - a cap on the decoded body size, so a gzip bomb is cut off;
 - redirects are followed by hand: credentials are re-applied only on the same origin, a
   307/308 body is never re-sent to another host, and every hop is checked again;
-- proxies from the environment and ``.netrc`` are ignored (``trust_env = False``);
-- one pooled session per process, so repeated calls to a host reuse the TCP connection.
+- proxies from the environment and ``.netrc`` are ignored, and no cookie is kept between
+  calls (requests go straight to the adapter, never through a ``requests.Session``);
+- one pooled adapter per process, so repeated calls to a host reuse the TCP connection.
 """
 
 from __future__ import annotations
@@ -214,18 +215,31 @@ _deadlines = _DeadlineWatcher()
 os.register_at_fork(after_in_child=_deadlines.after_fork)
 
 
-def session() -> requests.Session:
-    """Return this thread's pooled session (requests.Session is not thread-safe to share)."""
-    s = getattr(_local, "session", None)
-    if s is None:
-        s = requests.Session()
-        s.trust_env = False  # no proxies from the environment, no .netrc credentials
-        adapter = GuardedAdapter(pool_connections=32, pool_maxsize=32, max_retries=0)
-        s.mount("http://", adapter)
-        s.mount("https://", adapter)
-        s.headers["User-Agent"] = "Connections/1.0"
-        _local.session = s
-    return s
+USER_AGENT = "Connections/1.0"
+_adapter: tuple[int, GuardedAdapter] | None = None
+_adapter_lock = threading.Lock()
+
+
+def shared_adapter() -> GuardedAdapter:
+    """This process's guarded adapter: its urllib3 pools are thread-safe and keep TCP
+    connections to each host alive across calls (a forked child makes its own).
+
+    Requests go straight to the adapter, not through a ``requests.Session``: a session
+    keeps a cookie jar, and an upstream's cookie set for one connection would ride along on
+    the next call to that host from any connection or organisation.
+    """
+    global _adapter  # noqa: PLW0603 - one per process
+    if _adapter is None or _adapter[0] != os.getpid():
+        with _adapter_lock:
+            if _adapter is None or _adapter[0] != os.getpid():
+                _adapter = (os.getpid(), GuardedAdapter(pool_connections=64, pool_maxsize=32, max_retries=0))
+    return _adapter[1]
+
+
+def _default_headers() -> requests.structures.CaseInsensitiveDict:
+    headers = requests.utils.default_headers()  # Accept, Accept-Encoding, Connection
+    headers["User-Agent"] = USER_AGENT
+    return headers
 
 
 @dataclass
@@ -417,11 +431,13 @@ def _send_once(method, url, *, params, headers, json, form, body, auth, deadline
     if remaining <= 0:
         raise UpstreamTimeout()
     data = form if form is not None else body
+    all_headers = _default_headers()
+    all_headers.update(headers or {})
     try:
-        return session().request(
-            method, url, params=params, headers=headers, json=json, data=data, auth=auth,
-            timeout=(min(10.0, remaining), remaining), allow_redirects=False, stream=True,
-        )
+        prepared = requests.Request(
+            method, url, params=params, headers=all_headers, json=json, data=data, auth=auth
+        ).prepare()
+        return shared_adapter().send(prepared, stream=True, timeout=(min(10.0, remaining), remaining), verify=True)
     except BlockedAddress:
         raise HostNotAllowed("The host resolves to a private, loopback or link-local address.") from None
     except requests.exceptions.ConnectionError as exc:

@@ -14,7 +14,6 @@ token; one the provider does not return keeps the old one.
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import time
 from datetime import timedelta
@@ -54,25 +53,13 @@ class RefreshFailed(ConnectionsError):
         self.terminal = terminal
 
 
-_adapter: tuple[int, http.GuardedAdapter] | None = None
-
-
-def _shared_adapter() -> http.GuardedAdapter:
-    """One guarded adapter per process, so token calls to a provider reuse TCP connections
-    (urllib3's pools are thread-safe; a forked child makes its own)."""
-    global _adapter
-    if _adapter is None or _adapter[0] != os.getpid():
-        _adapter = (os.getpid(), http.GuardedAdapter(pool_connections=16, pool_maxsize=16, max_retries=0))
-    return _adapter[1]
-
-
 class GuardedSessionMixin:
     """Authlib sessions over the guarded adapter, with a deadline and a size cap."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.trust_env = False
-        adapter = _shared_adapter()
+        adapter = http.shared_adapter()
         self.mount("http://", adapter)
         self.mount("https://", adapter)
 

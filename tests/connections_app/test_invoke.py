@@ -214,7 +214,7 @@ def test_without_retries_the_failure_is_returned(admin, upstream, header_conn):
 
 def test_keep_alive_reuses_the_tcp_connection(admin, upstream, header_conn):
     invoke(admin, url=f"{upstream.url}/anything")
-    pool = outbound.session().get_adapter(upstream.url).poolmanager.connection_from_url(upstream.url)
+    pool = outbound.shared_adapter().poolmanager.connection_from_url(upstream.url)
     opened = pool.num_connections
     for _ in range(3):
         invoke(admin, url=f"{upstream.url}/anything")
@@ -277,3 +277,18 @@ def test_invoke_query_count_is_constant(admin, upstream, header_conn, django_ass
     invoke(admin, url="/anything")
     with django_assert_max_num_queries(3):  # token, connection, log insert
         assert invoke(admin, url="/anything").status_code == 200
+
+
+def test_cookies_an_upstream_sets_are_never_sent_on_later_calls(admin, httpbin_server, outsider):
+    """The outbound client keeps no cookie jar: a cookie set for one connection (or
+    organisation) must not ride along on another's calls to the same host."""
+    make_service(admin, base_url=httpbin_server.url)
+    make_connection(admin, "acme_api", credentials={"X-Api-Key": SECRET})
+    set_cookie = invoke(admin, url="/cookies/set?sid=cookie-from-upstream").json()
+    assert set_cookie["status_code"] in (200, 302)
+    for client in (admin, outsider):
+        if client is outsider:
+            make_service(outsider, base_url=httpbin_server.url)
+            make_connection(outsider, "acme_api", credentials={"X-Api-Key": SECRET})
+        echoed = invoke(client, url="/cookies").json()
+        assert echoed["body"] == {"cookies": {}}, echoed
