@@ -123,13 +123,21 @@ def _last_used_subquery():
     )
 
 
+# What a listed connection shows (API and web list): the other columns (secrets, the refresh
+# lease, timestamps nobody lists) are not read, and not converted row by row.
+LISTED_FIELDS = (
+    "organisation_id", "link_name", "name", "service_link_name", "custom_service_id", "status", "scopes", "config",
+    "credentials_hint", "created_by_id", "created_at", "connected_at", "expires_at", "last_refreshed_at", "error",
+)
+
+
 def connection_list(
     *, organisation: Organisation, status: str | None = None, service: str | None = None, search: str | None = None
 ) -> QuerySet[Connection]:
     """The organisation's connections by link name, each with ``last_used_at`` and
     ``created_by_name``. Custom services are not joined (their definitions are large and
     shared by many rows): ``with_custom_services`` attaches them to a page in one query."""
-    qs = Connection.objects.filter(organisation=organisation).annotate(
+    qs = Connection.objects.filter(organisation=organisation).only(*LISTED_FIELDS).annotate(
         last_used_at=_last_used_subquery(), created_by_name=F("created_by__username")
     )
     if status:
