@@ -32,10 +32,17 @@ class Part:
 
 class RowQuery:
     """``SELECT <parts' columns> <tail>``. In ``tail``, ``{t_table}`` stands for part t's
-    table with its alias (for FROM and JOIN) and ``{t}`` for the alias alone."""
+    table with its alias (for FROM and JOIN) and ``{t}`` for the alias alone.
 
-    def __init__(self, parts: list[Part], tail: str, using: str = "default"):
-        self.parts, self.tail, self.using = parts, tail, using
+    ``returning=True`` makes it ``<tail> RETURNING <columns>`` for one part (an UPDATE that
+    hands back the row it changed; PostgreSQL, and SQLite from 3.35): there ``{t_table}``
+    is the bare table name and the columns are unqualified.
+    """
+
+    def __init__(self, parts: list[Part], tail: str, using: str = "default", *, returning: bool = False):
+        if returning and len(parts) != 1:
+            raise ValueError("RETURNING reads one table")
+        self.parts, self.tail, self.using, self.returning = parts, tail, using, returning
         self._built: tuple | None = None
         self._lock = threading.Lock()
 
@@ -74,17 +81,18 @@ class RowQuery:
         for part in self.parts:
             meta = part.model._meta
             tables[part.alias] = quote(part.alias)
-            tables[f"{part.alias}_table"] = f"{quote(meta.db_table)} {quote(part.alias)}"
+            tables[f"{part.alias}_table"] = quote(meta.db_table) if self.returning else f"{quote(meta.db_table)} {quote(part.alias)}"
             attnames = part.attnames()
             attnames.sort(key=lambda name: name != meta.pk.attname)  # pk first: tells a missing join
             converters = []
             for index, name in enumerate(attnames):
                 field = next(f for f in meta.concrete_fields if f.attname == name)
-                columns.append(f"{quote(part.alias)}.{quote(field.column)}")
+                columns.append(quote(field.column) if self.returning else f"{quote(part.alias)}.{quote(field.column)}")
                 col = field.get_col(part.alias)
                 found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
                 if found:
                     converters.append((index, found))
             layout.append((part.model, attnames, converters))
-        sql = f"SELECT {', '.join(columns)} {self.tail.format(**tables)}"
+        tail = self.tail.format(**tables)
+        sql = f"{tail} RETURNING {', '.join(columns)}" if self.returning else f"SELECT {', '.join(columns)} {tail}"
         return sql, layout

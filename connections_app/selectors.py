@@ -185,6 +185,23 @@ def connection_get(*, organisation: Organisation, link_name: str, annotate: bool
     return connection
 
 
+_CONNECTION_BY_ID = RowQuery(
+    [Part(Connection, "c"), Part(CustomService, "s"), Part(Organisation, "o")],
+    "FROM {c_table} LEFT JOIN {s_table} ON {s}.id = {c}.custom_service_id JOIN {o_table} ON {o}.id = {c}.organisation_id "
+    "WHERE {c}.id = %s",
+)
+
+
+def connection_by_id(pk: int) -> Connection | None:
+    """A connection with its organisation and custom service, for the workers (one fixed query)."""
+    row = _CONNECTION_BY_ID.first([pk])
+    if row is None:
+        return None
+    connection, custom, organisation = row
+    connection.custom_service, connection.organisation = custom, organisation
+    return connection
+
+
 def invocation_list(*, connection: Connection) -> QuerySet[InvocationLog]:
     return InvocationLog.objects.filter(connection=connection).order_by("-at", "-id")
 

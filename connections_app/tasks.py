@@ -68,7 +68,7 @@ def refresh_due() -> int:
 def refresh_connection(self, connection_id: int, force: bool = False) -> str:
     from . import selectors, tokens
 
-    connection = Connection.objects.select_related("organisation", "custom_service").filter(pk=connection_id).first()
+    connection = selectors.connection_by_id(connection_id)
     if connection is None or connection.status != ConnectionStatus.CONNECTED:
         return "skipped"
     horizon = timezone.now() + timedelta(seconds=settings.CONNECTIONS_REFRESH_AHEAD_SECONDS)

@@ -22,8 +22,9 @@ import requests
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth1Session, OAuth2Session
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
+from django.db import connections, transaction
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from services_catalog.schema import ServiceDefinition
@@ -32,6 +33,7 @@ from . import http
 from .errors import ConnectionsError, UpstreamError, UpstreamTimeout, ValidationFailed
 from .models import Connection, ConnectionStatus
 from .observability.metrics import count_refresh
+from .row_queries import Part, RowQuery
 
 logger = logging.getLogger(__name__)
 
@@ -161,12 +163,22 @@ def store_token(connection: Connection, token: dict, *, previous: dict | None = 
 
 
 # -- the lease ---------------------------------------------------------------------------
-def _take_lease(connection_id: int, owner: str) -> bool:
+# Taking the lease hands back the row as it is under the lease, in the same statement.
+_LEASE = RowQuery(
+    [Part(Connection, "c")],
+    "UPDATE {c_table} SET refresh_lock_until = %s, refresh_lock_owner = %s "
+    "WHERE id = %s AND (refresh_lock_until IS NULL OR refresh_lock_until < %s)",
+    returning=True,
+)
+
+
+def _take_lease(connection_id: int, owner: str) -> Connection | None:
+    """The row, now leased to ``owner``; None while someone else holds a live lease."""
     now = timezone.now()
-    taken = Connection.objects.filter(pk=connection_id).filter(
-        Q(refresh_lock_until__isnull=True) | Q(refresh_lock_until__lt=now)
-    ).update(refresh_lock_until=now + timedelta(seconds=settings.CONNECTIONS_REFRESH_LEASE_SECONDS), refresh_lock_owner=owner)
-    return taken == 1
+    until = now + timedelta(seconds=settings.CONNECTIONS_REFRESH_LEASE_SECONDS)
+    db = connections[Connection.objects.db]
+    row = _LEASE.first([db.ops.adapt_datetimefield_value(until), owner, connection_id, db.ops.adapt_datetimefield_value(now)])
+    return row[0] if row else None
 
 
 def _release_lease(connection_id: int, owner: str) -> None:
@@ -181,30 +193,39 @@ def refresh(*, connection: Connection, service: ServiceDefinition, stale_access_
     """Refresh the connection's token unless someone else already did; return credentials.
 
     ``stale_access_token`` is the token the caller saw: if the stored one differs when the
-    lease is ours, another caller refreshed meanwhile and its token is used as is.
+    lease is ours, another caller refreshed meanwhile and its token is used as is. The
+    usual path is three statements: take the lease (and read the row), call the token
+    endpoint, store the token (and give the lease back).
     """
     owner = secrets.token_hex(8)
     waited_until = time.monotonic() + WAIT_SECONDS
-    while True:
-        current = _reload(connection)
-        creds = current.read_secret("credentials") or {}
-        if current.status != ConnectionStatus.CONNECTED:
-            raise RefreshFailed(current.error or f"The connection is {current.status}.", terminal=True)
-        if _refreshed_by_another(current, creds, stale_access_token):
-            return creds
-        if _take_lease(current.pk, owner):
-            break
+    while (current := _take_lease(connection.pk, owner)) is None:
         if time.monotonic() > waited_until:
             raise RefreshFailed("Another refresh of this connection is taking too long.", terminal=False)
         time.sleep(0.05)
+        other = _reload(connection)  # someone holds the lease: use their token once it is stored
+        creds = other.read_secret("credentials") or {}
+        _require_connected(other)
+        if _refreshed_by_another(other, creds, stale_access_token):
+            return creds
+    current.organisation = connection.organisation
+    stored = False
     try:
-        current = _reload(connection)
         creds = current.read_secret("credentials") or {}
+        _require_connected(current)
         if _refreshed_by_another(current, creds, stale_access_token):
             return creds  # the winner before us stored a fresh token
-        return _refresh_locked(current, service, creds)
+        fresh = _refresh_locked(current, service, creds, owner)
+        stored = True
+        return fresh
     finally:
-        _release_lease(connection.pk, owner)
+        if not stored:
+            _release_lease(connection.pk, owner)
+
+
+def _require_connected(current: Connection) -> None:
+    if current.status != ConnectionStatus.CONNECTED:
+        raise RefreshFailed(current.error or f"The connection is {current.status}.", terminal=True)
 
 
 def _due(connection: Connection) -> bool:
@@ -217,7 +238,7 @@ def _refreshed_by_another(current: Connection, creds: dict, stale_access_token: 
     return creds.get("access_token") != stale_access_token and not _due(current)
 
 
-def _refresh_locked(connection: Connection, service: ServiceDefinition, creds: dict) -> dict:
+def _refresh_locked(connection: Connection, service: ServiceDefinition, creds: dict, owner: str) -> dict:
     config = service.oauth2
     try:
         if config.grant_type == "client_credentials":
@@ -232,11 +253,32 @@ def _refresh_locked(connection: Connection, service: ServiceDefinition, creds: d
     except RefreshFailed as exc:
         _record_failure(connection, exc)
         raise
-    with transaction.atomic():
-        store_token(connection, token, previous=creds)
+    fresh = _store_refreshed(connection, token, previous=creds, owner=owner)
     logger.info("refreshed token for connection %s", connection.pk)
     count_refresh("refreshed")
-    return connection.read_secret("credentials")
+    return fresh
+
+
+def _store_refreshed(connection: Connection, token: dict, *, previous: dict, owner: str) -> dict:
+    """Write the refreshed token and give the lease back, in one UPDATE.
+
+    Only a connection still ``connected`` takes it: one revoked or deleted meanwhile keeps
+    its state (the caller releases the lease).
+    """
+    fresh = credentials_from_token(token, previous)
+    connection.set_credentials(fresh)
+    now = timezone.now()
+    ours = Q(refresh_lock_owner=owner)
+    written = Connection.objects.filter(pk=connection.pk, status=ConnectionStatus.CONNECTED).update(
+        credentials_encrypted=connection.credentials_encrypted, credentials_hint=connection.credentials_hint,
+        expires_at=_expires_at(token), last_refreshed_at=now, refresh_failing_since=None, error="",
+        connected_at=Coalesce("connected_at", Value(now)), updated_at=now,
+        refresh_lock_until=Case(When(ours, then=Value(None)), default=F("refresh_lock_until")),
+        refresh_lock_owner=Case(When(ours, then=Value("")), default=F("refresh_lock_owner")),
+    )
+    if not written:
+        raise RefreshFailed("The connection was revoked or removed while its token was being refreshed.", terminal=True)
+    return fresh
 
 
 def _record_failure(connection: Connection, exc: RefreshFailed) -> None:

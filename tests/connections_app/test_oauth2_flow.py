@@ -306,6 +306,27 @@ def test_expired_token_is_refreshed_before_the_call_and_rotation_is_saved(admin,
     assert after.last_refreshed_at and after.expires_at > timezone.now() + timedelta(minutes=30)
 
 
+def test_a_connection_revoked_while_its_token_is_refreshed_stays_revoked(admin, provider, monkeypatch):
+    from connections_app import tokens
+
+    connect(admin, provider)
+    stamped = Connection.objects.get(link_name="acme_main").last_refreshed_at
+    real = tokens.call_token_endpoint
+
+    def revoke_meanwhile(*args, **kwargs):
+        token = real(*args, **kwargs)  # the provider really issues a new token...
+        Connection.objects.filter(link_name="acme_main").update(status="revoked", credentials_encrypted="")  # ...as an admin revokes
+        return token
+
+    monkeypatch.setattr(tokens, "call_token_endpoint", revoke_meanwhile)
+    response = admin.post("/api/v1/connections/acme_main/refresh/")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "connection_not_ready"
+    row = Connection.objects.get(link_name="acme_main")
+    assert provider.grant_counts["refresh_token"] == 1
+    assert row.status == "revoked" and row.credentials_encrypted == "" and row.last_refreshed_at == stamped
+    assert row.refresh_lock_until is None and row.refresh_lock_owner == ""  # the lease was given back
+
+
 def test_refresh_action(admin, provider, viewer):
     connect(admin, provider)
     body = admin.post("/api/v1/connections/acme_main/refresh/").json()
