@@ -155,6 +155,8 @@ class Connection(EncryptedFieldsMixin, models.Model):
     # A short lease that makes refresh single-flight across processes (see tokens.py).
     refresh_lock_until = models.DateTimeField(null=True, blank=True, editable=False)
     refresh_lock_owner = models.CharField(max_length=32, blank=True, editable=False)
+    # When the refresh sweep last enqueued this connection: later sweeps skip it meanwhile.
+    refresh_queued_at = models.DateTimeField(null=True, blank=True, editable=False)
     error = models.TextField(blank=True)
     uid = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

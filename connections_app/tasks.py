@@ -3,6 +3,8 @@
 ``refresh_due`` (every minute, from beat) picks connected OAuth 2.0 connections whose token
 expires within ``CONNECTIONS_REFRESH_AHEAD_SECONDS`` and enqueues one ``refresh_connection``
 each, spread out by a random countdown so a large batch does not hit the provider at once.
+It marks each connection it enqueues (``refresh_queued_at``), so that while a large backlog
+is being worked off, the next sweeps do not enqueue the same connections again.
 ``refresh_connection`` is safe to run twice: under the per-connection lease it re-reads the
 row and does nothing when the token is no longer due.
 """
@@ -16,26 +18,33 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .models import Connection, ConnectionStatus, InvocationLog
 
 logger = logging.getLogger(__name__)
 
-SWEEP_BATCH = 5000
+SWEEP_LIMIT = 50_000  # connections enqueued per sweep at most
+SWEEP_CHUNK = 1000
 MAX_JITTER_SECONDS = 30
+# A connection enqueued by a sweep is not enqueued again for this long (its task, or
+# Celery's retries of it, are on the way); then a sweep picks it up again.
+QUEUED_GRACE = timedelta(minutes=10)
 
 
 class TransientRefreshError(Exception):
     """Raised to make Celery retry a refresh later (network, timeout, 5xx)."""
 
 
-def due_connection_ids(*, now=None, limit: int = SWEEP_BATCH) -> list[int]:
-    """Connected connections with a token expiring within the refresh-ahead window."""
+def due_connection_ids(*, now=None, limit: int = SWEEP_CHUNK) -> list[int]:
+    """Connected connections whose token expires within the refresh-ahead window and that
+    no recent sweep has enqueued."""
     now = now or timezone.now()
     horizon = now + timedelta(seconds=settings.CONNECTIONS_REFRESH_AHEAD_SECONDS)
     return list(
         Connection.objects.filter(status=ConnectionStatus.CONNECTED, expires_at__isnull=False, expires_at__lte=horizon)
+        .filter(Q(refresh_queued_at__isnull=True) | Q(refresh_queued_at__lt=now - QUEUED_GRACE))
         .order_by("expires_at")
         .values_list("pk", flat=True)[:limit]
     )
@@ -43,14 +52,25 @@ def due_connection_ids(*, now=None, limit: int = SWEEP_BATCH) -> list[int]:
 
 @shared_task(name="connections_app.tasks.refresh_due", ignore_result=True)
 def refresh_due() -> int:
-    ids = due_connection_ids()
-    jitter = min(MAX_JITTER_SECONDS, max(0, len(ids) // 100))
-    for pk in ids:
-        countdown = random.uniform(0, jitter) if jitter else 0
-        transaction.on_commit(lambda pk=pk, countdown=countdown: refresh_connection.apply_async((pk,), countdown=countdown))
-    if ids:
-        logger.info("refresh sweep: %d connection(s) due", len(ids))
-    return len(ids)
+    """Enqueue a refresh for every due connection, a chunk at a time, each marked as queued
+    (in the same transaction) so that the next sweep does not enqueue it again."""
+    now = timezone.now()
+    enqueued = 0
+    while enqueued < SWEEP_LIMIT:
+        with transaction.atomic():
+            ids = due_connection_ids(now=now)
+            if not ids:
+                break
+            Connection.objects.filter(pk__in=ids).update(refresh_queued_at=now)
+            # Spread a big backlog over up to 30 s, so the providers are not hit all at once.
+            jitter = min(MAX_JITTER_SECONDS, (enqueued + len(ids)) // 100)
+            for pk in ids:
+                countdown = random.uniform(0, jitter) if jitter else 0
+                transaction.on_commit(lambda pk=pk, countdown=countdown: refresh_connection.apply_async((pk,), countdown=countdown))
+        enqueued += len(ids)
+    if enqueued:
+        logger.info("refresh sweep: %d connection(s) due", enqueued)
+    return enqueued
 
 
 @shared_task(

@@ -272,7 +272,7 @@ def _store_refreshed(connection: Connection, token: dict, *, previous: dict, own
     written = Connection.objects.filter(pk=connection.pk, status=ConnectionStatus.CONNECTED).update(
         credentials_encrypted=connection.credentials_encrypted, credentials_hint=connection.credentials_hint,
         expires_at=_expires_at(token), last_refreshed_at=now, refresh_failing_since=None, error="",
-        connected_at=Coalesce("connected_at", Value(now)), updated_at=now,
+        connected_at=Coalesce("connected_at", Value(now)), updated_at=now, refresh_queued_at=None,
         refresh_lock_until=Case(When(ours, then=Value(None)), default=F("refresh_lock_until")),
         refresh_lock_owner=Case(When(ours, then=Value("")), default=F("refresh_lock_owner")),
     )
