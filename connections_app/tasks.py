@@ -1,12 +1,13 @@
 """Celery tasks: thin, idempotent doors onto ``tokens`` and the log retention.
 
 ``refresh_due`` (every minute, from beat) picks connected OAuth 2.0 connections whose token
-expires within ``CONNECTIONS_REFRESH_AHEAD_SECONDS`` and enqueues one ``refresh_connection``
-each, spread out by a random countdown so a large batch does not hit the provider at once.
-It marks each connection it enqueues (``refresh_queued_at``), so that while a large backlog
-is being worked off, the next sweeps do not enqueue the same connections again.
-``refresh_connection`` is safe to run twice: under the per-connection lease it re-reads the
-row and does nothing when the token is no longer due.
+expires within ``CONNECTIONS_REFRESH_AHEAD_SECONDS`` and enqueues them in batches
+(``refresh_connections``), spread out by a random countdown so a large backlog does not hit
+the provider at once. It marks each connection it enqueues (``refresh_queued_at``), so that
+while a backlog is being worked off the next sweeps do not enqueue it again. A connection
+whose refresh fails for a passing reason continues as a ``refresh_connection`` task of its
+own, which Celery retries with backoff. Refreshing is safe to run twice: under the
+per-connection lease it re-reads the row and does nothing when the token is no longer due.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ MAX_JITTER_SECONDS = 30
 # A connection enqueued by a sweep is not enqueued again for this long (its task, or
 # Celery's retries of it, are on the way); then a sweep picks it up again.
 QUEUED_GRACE = timedelta(minutes=10)
+# The sweep sends connections to the workers in batches: one task (one broker round trip,
+# one acknowledgement) per batch rather than per connection. A small sweep sends one per
+# task, so that every worker takes a share at once.
+REFRESH_BATCH = 20
 
 
 class TransientRefreshError(Exception):
@@ -64,13 +69,30 @@ def refresh_due() -> int:
             Connection.objects.filter(pk__in=ids).update(refresh_queued_at=now)
             # Spread a big backlog over up to 30 s, so the providers are not hit all at once.
             jitter = min(MAX_JITTER_SECONDS, (enqueued + len(ids)) // 100)
-            for pk in ids:
+            size = max(1, min(REFRESH_BATCH, len(ids) // 50))
+            for start in range(0, len(ids), size):
+                batch = ids[start:start + size]
                 countdown = random.uniform(0, jitter) if jitter else 0
-                transaction.on_commit(lambda pk=pk, countdown=countdown: refresh_connection.apply_async((pk,), countdown=countdown))
+                transaction.on_commit(lambda b=batch, c=countdown: refresh_connections.apply_async((b,), countdown=c))
         enqueued += len(ids)
     if enqueued:
         logger.info("refresh sweep: %d connection(s) due", enqueued)
     return enqueued
+
+
+@shared_task(name="connections_app.tasks.refresh_connections", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def refresh_connections(connection_ids: list[int]) -> dict[str, int]:
+    """Refresh a batch from the sweep. One that fails for a passing reason (network, 5xx)
+    gets a task of its own, which Celery retries with backoff; the batch goes on."""
+    outcomes: dict[str, int] = {}
+    for connection_id in connection_ids:
+        try:
+            outcome = refresh_one(connection_id)
+        except TransientRefreshError:
+            refresh_connection.apply_async((connection_id,), countdown=random.uniform(1, 5))
+            outcome = "retrying"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
 
 
 @shared_task(
@@ -86,6 +108,11 @@ def refresh_due() -> int:
     ignore_result=True,
 )
 def refresh_connection(self, connection_id: int, force: bool = False) -> str:
+    return refresh_one(connection_id, force=force)
+
+
+def refresh_one(connection_id: int, *, force: bool = False) -> str:
+    """Refresh one connection's token if it is (still) due; say what happened."""
     from . import selectors, tokens
 
     connection = selectors.connection_by_id(connection_id)

@@ -14,8 +14,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def enqueued(monkeypatch):
+    """(connection id, countdown) of each connection the sweep sent, whatever its batch."""
     calls = []
-    monkeypatch.setattr(tasks.refresh_connection, "apply_async", lambda args, countdown=0: calls.append((args[0], countdown)))
+    monkeypatch.setattr(tasks.refresh_connections, "apply_async",
+                        lambda args, countdown=0: calls.extend((pk, countdown) for pk in args[0]))
     return calls
 
 
@@ -40,6 +42,22 @@ def test_a_sweep_enqueues_every_due_connection_once_in_chunks(org, enqueued, mon
     assert Connection.objects.filter(refresh_queued_at__isnull=False).count() == 7
 
 
+def test_a_big_sweep_sends_batches_and_a_small_one_one_connection_per_task(org, monkeypatch, django_capture_on_commit_callbacks):
+    batches = []
+    monkeypatch.setattr(tasks.refresh_connections, "apply_async", lambda args, countdown=0: batches.append(args[0]))
+    for i in range(3):
+        make(org, f"few_{i}", expires_in=120)
+    sweep(django_capture_on_commit_callbacks)
+    assert [len(b) for b in batches] == [1, 1, 1]
+    batches.clear()
+    Connection.objects.bulk_create([
+        Connection(organisation=org, link_name=f"many_{i}", name="m", service_link_name="github", status=ConnectionStatus.CONNECTED,
+                   expires_at=timezone.now() + timedelta(seconds=120)) for i in range(1100)
+    ])
+    assert sweep(django_capture_on_commit_callbacks) == 1100
+    assert max(len(b) for b in batches) == tasks.REFRESH_BATCH and sum(len(b) for b in batches) == 1100
+
+
 def test_the_next_sweep_skips_what_is_queued_until_the_grace_runs_out(org, enqueued, django_capture_on_commit_callbacks):
     first = make(org, "due_a", expires_in=120)
     assert sweep(django_capture_on_commit_callbacks) == 1
@@ -47,3 +65,18 @@ def test_the_next_sweep_skips_what_is_queued_until_the_grace_runs_out(org, enque
     Connection.objects.filter(pk=first.pk).update(refresh_queued_at=timezone.now() - tasks.QUEUED_GRACE - timedelta(seconds=1))
     assert sweep(django_capture_on_commit_callbacks) == 1  # lost (a worker died): enqueued again
     assert [pk for pk, _ in enqueued] == [first.pk, first.pk]
+
+
+def test_a_batch_goes_on_past_a_failing_connection_which_gets_a_retrying_task_of_its_own(org, monkeypatch):
+    outcomes = {1: "refreshed", 2: tasks.TransientRefreshError("HTTP 503"), 3: "needs-reauth"}
+
+    def refresh_one(pk, force=False):
+        if isinstance(outcomes[pk], Exception):
+            raise outcomes[pk]
+        return outcomes[pk]
+
+    retried = []
+    monkeypatch.setattr(tasks, "refresh_one", refresh_one)
+    monkeypatch.setattr(tasks.refresh_connection, "apply_async", lambda args, countdown=0: retried.append((args, countdown)))
+    assert tasks.refresh_connections.run([1, 2, 3]) == {"refreshed": 1, "retrying": 1, "needs-reauth": 1}
+    assert [args for args, _ in retried] == [(2,)] and 1 <= retried[0][1] <= 5
