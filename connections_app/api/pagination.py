@@ -66,7 +66,7 @@ class Pagination(BasePagination):
         return items
 
     def _key_of(self, item):
-        return getattr(item, self.key)
+        return item[self.key] if isinstance(item, dict) else getattr(item, self.key)
 
     def _slice_list(self, items, after, before, size):
         if after is not None:

@@ -134,11 +134,11 @@ class ConnectionViewSet(OrgScopedMixin, viewsets.ViewSet):
     def list(self, request):
         q = request.query_params
         status_filter = _choice(q, "status", ("pending", "connected", "needs_reauth", "revoked"))
-        qs = selectors.connection_list(
+        rows = selectors.connection_list_values(
             organisation=self.organisation, status=status_filter, service=q.get("service") or None, search=q.get("search") or None
         )
         paginator = Pagination("link_name")
-        page = selectors.with_custom_services(paginator.paginate_queryset(qs, request))
+        page = selectors.with_custom_services(selectors.listed(paginator.paginate_queryset(rows, request)))
         return paginator.get_paginated_response(s.ConnectionOutSerializer(page, many=True, context={"with_snippets": False}).data)
 
     @extend_schema(responses=s.ConnectionOutSerializer)
