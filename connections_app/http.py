@@ -171,8 +171,8 @@ class _DeadlineWatcher:
     """One thread per process fires the watchdogs whose deadline has passed.
 
     (A ``threading.Timer`` per call would start and stop a thread per invoke.) Finished
-    watchdogs are skipped when they reach the top of the heap, and swept out in bulk when
-    they make up most of it.
+    watchdogs are skipped when they reach the top of the heap, and swept out in bulk once
+    the heap holds more than 10,000.
     """
 
     def __init__(self) -> None:

@@ -37,6 +37,7 @@ class InvocationLogWriter:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._stopping = False
         self.dropped = 0
 
     def add(self, row: InvocationLog) -> None:
@@ -78,16 +79,26 @@ class InvocationLogWriter:
         self._thread = threading.Thread(target=self._run, name="invocation-log-writer", daemon=True)
         self._thread.start()
 
+    def stop(self) -> None:
+        """Write what is pending and end the thread (tests; a process just exits)."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.flush()
+
     def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.wait(settings.CONNECTIONS_INVOCATION_LOG_FLUSH_SECONDS)
             self._wake.clear()
+            if not self._pending:
+                continue  # idle: touch nothing, not even the database connection
             try:
                 self.flush()
             except Exception:  # noqa: BLE001 - the writer thread must outlive any one failure
                 logger.exception("invocation log writer failed")
             finally:
-                close_old_connections()
+                close_old_connections()  # this thread's own connection, past its max age
 
     def _after_fork(self) -> None:
         # A forked child has the parent's rows (the parent writes those) but not its thread.

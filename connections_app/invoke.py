@@ -1,8 +1,9 @@
 """Invoke: call an external API through a connection, credentials injected server-side.
 
 One query finds the connection, the strategy for its auth type builds the ``AuthBase``, the
-hardened client sends the request, and one insert records the call. The caller gets an
-envelope; any echo of an injected secret in the upstream answer is scrubbed from it.
+hardened client sends the request, and a log row records the call (written by the batch
+writer in invocation_logs.py). The caller gets an envelope; any echo of an injected secret
+in the upstream answer is scrubbed from it.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ def writer(monkeypatch):
     fresh = invocation_logs.InvocationLogWriter()
     monkeypatch.setattr(invocation_logs, "writer", fresh)
     yield fresh
-    fresh.flush()
+    fresh.stop()
 
 
 @pytest.fixture
