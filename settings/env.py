@@ -7,6 +7,7 @@ permissions, so a fresh clone starts with one command and keeps its keys across 
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from pathlib import Path
@@ -51,7 +52,7 @@ def get_float(name: str, default: float) -> float:
         number = float(value)
     except ValueError:
         number = -1.0
-    if not number >= 0:  # also refuses nan
+    if not (math.isfinite(number) and number >= 0):
         raise ImproperlyConfigured(f"{name} must be a number of 0 or more (got {value!r}).")
     return number
 
