@@ -55,3 +55,21 @@ def _first_unreadable_secret() -> str | None:
                 if token and not crypto.can_decrypt(token):
                     return f"{model._meta.verbose_name_plural} ({field})"
     return None
+
+
+MIN_SQLITE = (3, 35)  # UPDATE ... RETURNING (the refresh lease, tokens.py)
+
+
+@register("connections", "database", deploy=False)
+def check_sqlite_version(app_configs=None, databases=None, **kwargs):
+    import sqlite3
+
+    from django.db import connections
+
+    if connections["default"].vendor != "sqlite" or sqlite3.sqlite_version_info >= MIN_SQLITE:
+        return []
+    need = ".".join(map(str, MIN_SQLITE))
+    return [Error(
+        f"SQLite {sqlite3.sqlite_version} is too old: Connections needs {need} or newer (UPDATE ... RETURNING).",
+        hint="Use a Python built with a newer SQLite, or PostgreSQL (DATABASE_URL).", id="connections.E003",
+    )]

@@ -134,3 +134,21 @@ def test_no_plaintext_secret_in_any_row(org):
         cursor.execute("SELECT credentials_encrypted FROM connections_app_connection")
         values = [row[0] for row in cursor.fetchall()]
     assert values and all("canary-plaintext" not in v for v in values)
+
+
+def test_an_sqlite_too_old_for_returning_stops_start_up(monkeypatch):
+    import sqlite3
+
+    from django.db import connection
+
+    from connections_app import checks
+
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 34, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.34.1")
+    errors = checks.check_sqlite_version()
+    if connection.vendor == "sqlite":
+        assert [e.id for e in errors] == ["connections.E003"] and "3.34.1" in errors[0].msg
+    else:
+        assert errors == []  # PostgreSQL: not concerned
+    monkeypatch.undo()
+    assert checks.check_sqlite_version() == []
