@@ -73,6 +73,24 @@ def flush_redis() -> None:
     redis.Redis.from_url(REDIS_URL).flushdb()
 
 
+def fresh_start() -> None:
+    """A new bench database and Redis database, and Django loaded in this process."""
+    recreate_database()
+    flush_redis()
+    setup_django()
+
+
+def start_upstream(port: int, *args: str) -> "Proc":
+    """bench/upstream.py on ``port``, answering."""
+    proc = Proc("upstream", [sys.executable, "bench/upstream.py", str(port), *args], env())
+    try:
+        wait_http(f"http://127.0.0.1:{port}/_stats", proc)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -22,6 +22,17 @@ def api_key_service(organisation, link_name: str, base_url: str) -> None:
     })
 
 
+def api_key_connection(organisation, upstream_port: int, link_name: str = "bench") -> None:
+    """The ``bench_api`` service on the local upstream and a connection ``link_name`` to it."""
+    from connections_app.models import CustomService
+    from connections_app.services import connection_create
+
+    if not CustomService.objects.filter(organisation=organisation, link_name="bench_api").exists():
+        api_key_service(organisation, "bench_api", f"http://127.0.0.1:{upstream_port}")
+    connection_create(organisation=organisation, actor=None, name=link_name, link_name=link_name, service="bench_api",
+                      scopes=None, credentials={"X-Api-Key": "bench-key"}, config=None)
+
+
 def oauth2_service(organisation, link_name: str, base_url: str) -> None:
     from connections_app.services import custom_service_create
 

@@ -78,21 +78,14 @@ def main() -> None:
     parser.add_argument("--memoised-lookups", action="store_true")
     args = parser.parse_args()
     common.header("invoke in one process (CPU per request)")
-    common.recreate_database()
-    common.flush_redis()
-    common.setup_django()
+    common.fresh_start()
     up_port = common.free_port()
     organisation, token = fixtures.admin_token()
-    fixtures.api_key_service(organisation, "bench_api", f"http://127.0.0.1:{up_port}")
-    from django.core.wsgi import get_wsgi_application
-
-    from connections_app.services import connection_create
-
-    connection_create(organisation=organisation, actor=None, name="Bench", link_name="bench", service="bench_api",
-                      scopes=None, credentials={"X-Api-Key": "bench-key"}, config=None)
-    upstream = common.Proc("upstream", [sys.executable, "bench/upstream.py", str(up_port)], common.env())
+    fixtures.api_key_connection(organisation, up_port)
+    upstream = common.start_upstream(up_port)
     try:
-        common.wait_http(f"http://127.0.0.1:{up_port}/_stats", upstream)
+        from django.core.wsgi import get_wsgi_application
+
         app = get_wsgi_application()
         if args.memoised_lookups:
             memoise_lookups()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 import common
 import fixtures
@@ -27,21 +26,13 @@ def main() -> None:
     args = parser.parse_args()
     common.header(f"invoke overhead (gunicorn {args.workers} workers x {args.threads} threads)")
 
-    common.recreate_database()
-    common.flush_redis()
-    common.setup_django()
+    common.fresh_start()
     up_port, web_port = common.free_port(), common.free_port()
     organisation, token = fixtures.admin_token()
-    fixtures.api_key_service(organisation, "bench_api", f"http://127.0.0.1:{up_port}")
-    from connections_app.services import connection_create
-
-    connection_create(organisation=organisation, actor=None, name="Bench", link_name="bench", service="bench_api",
-                      scopes=None, credentials={"X-Api-Key": "bench-key"}, config=None)
-
-    upstream = common.Proc("upstream", [sys.executable, "bench/upstream.py", str(up_port)], common.env())
+    fixtures.api_key_connection(organisation, up_port)
+    upstream = common.start_upstream(up_port)
     web = None
     try:
-        common.wait_http(f"http://127.0.0.1:{up_port}/_stats", upstream)
         web = common.gunicorn(web_port, workers=args.workers, threads=args.threads)
         direct = [common.request_bytes("GET", "/v1/ping", f"127.0.0.1:{up_port}", {"X-Api-Key": "bench-key"})]
         body = json.dumps({"connection": "bench", "url": "/v1/ping"}).encode()

@@ -8,7 +8,6 @@ spots; the end-to-end figures come from invoke_overhead.py and list_connections.
 from __future__ import annotations
 
 import argparse
-import sys
 import threading
 import time
 
@@ -30,9 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     n = args.repeat
     common.header("parts of invoke and list")
-    common.recreate_database()
-    common.flush_redis()
-    common.setup_django()
+    common.fresh_start()
     import requests
     import yaml
     from django.core.cache import cache
@@ -44,17 +41,12 @@ def main() -> None:
     from connections_app.api import serializers
     from connections_app.api.authentication import token_membership
     from connections_app.models import ApiToken, InvocationLog, sha256_hex
-    from connections_app.services import connection_create
-
     port = common.free_port()
     organisation, token = fixtures.admin_token()
-    fixtures.api_key_service(organisation, "bench_api", f"http://127.0.0.1:{port}")
     for i in range(150):
-        connection_create(organisation=organisation, actor=None, name=f"C {i}", link_name=f"c{i:04d}", service="bench_api",
-                          scopes=None, credentials={"X-Api-Key": "bench-key"}, config=None)
-    upstream = common.Proc("upstream", [sys.executable, "bench/upstream.py", str(port)], common.env())
+        fixtures.api_key_connection(organisation, port, link_name=f"c{i:04d}")
+    upstream = common.start_upstream(port)
     try:
-        common.wait_http(f"http://127.0.0.1:{port}/_stats", upstream)
         conn = selectors.connection_get(organisation=organisation, link_name="c0001", annotate=False)
         print("-- invoke, part by part")
         timed("API token lookup (authentication.token_membership: fixed SQL)", lambda: token_membership(sha256_hex(token)), n)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import sys
 import threading
 import time
 import urllib.request
@@ -87,9 +86,7 @@ def main() -> None:
     args = parser.parse_args()
     common.header(f"refresh sweep ({args.connections} connections, 2 workers x {args.concurrency})")
 
-    common.recreate_database()
-    common.flush_redis()
-    common.setup_django()
+    common.fresh_start()
     up_port, web_port = common.free_port(), common.free_port()
     organisation, token = fixtures.admin_token()
     fixtures.oauth2_service(organisation, "bench_oauth", f"http://127.0.0.1:{up_port}")
@@ -102,10 +99,9 @@ def main() -> None:
     from connections_app.models import Connection
     from connections_app.tasks import refresh_due
 
-    procs = [common.Proc("upstream", [sys.executable, "bench/upstream.py", str(up_port), "--expires-in", "3600"], common.env())]
+    procs = [common.start_upstream(up_port, "--expires-in", "3600")]
     loop = None
     try:
-        common.wait_http(f"http://127.0.0.1:{up_port}/_stats", procs[0])
         procs.append(common.gunicorn(web_port, workers=2, threads=2))
         procs += [common.celery_worker(f"sweep{n}", concurrency=args.concurrency) for n in (1, 2)]
         time.sleep(8)  # let both workers connect to the broker before the first sweep
