@@ -85,7 +85,8 @@ def test_embedded_default_refreshes_without_redis(connected, provider, tmp_path)
         procs.worker(**env)
         procs.beat(CONNECTIONS_REFRESH_SWEEP_SECONDS=1, **env)
         wait_for(lambda: provider.grant_counts["refresh_token"] == 1, message="a refresh through the file-system queue")
-        assert Connection.objects.get(pk=connected.pk).last_refreshed_at
+        # The grant is counted when the provider answers; the worker stores it just after.
+        wait_for(lambda: Connection.objects.get(pk=connected.pk).last_refreshed_at, message="the refreshed token stored")
     finally:
         procs.stop_all()
 
