@@ -148,17 +148,23 @@ def credentials_from_token(token: dict, previous: dict | None = None) -> dict:
     return creds
 
 
+def _token_fields(connection: Connection, token: dict, *, previous: dict | None = None) -> dict:
+    """The columns a new token writes (credentials encrypted for ``connection``), for a save
+    or an UPDATE alike."""
+    connection.set_credentials(credentials_from_token(token, previous))
+    return {
+        "credentials_encrypted": connection.credentials_encrypted, "credentials_hint": connection.credentials_hint,
+        "expires_at": _expires_at(token), "last_refreshed_at": timezone.now(), "refresh_failing_since": None, "error": "",
+    }
+
+
 def store_token(connection: Connection, token: dict, *, previous: dict | None = None, first: bool = False) -> None:
     """Write the new token, its expiry and status in one save (call inside a transaction)."""
-    now = timezone.now()
-    connection.set_credentials(credentials_from_token(token, previous))
-    connection.expires_at = _expires_at(token)
-    connection.last_refreshed_at = now
-    connection.refresh_failing_since = None
-    connection.error = ""
+    for name, value in _token_fields(connection, token, previous=previous).items():
+        setattr(connection, name, value)
     connection.status = ConnectionStatus.CONNECTED
     if first or connection.connected_at is None:
-        connection.connected_at = now
+        connection.connected_at = connection.last_refreshed_at
     connection.save()
 
 
@@ -265,20 +271,17 @@ def _store_refreshed(connection: Connection, token: dict, *, previous: dict, own
     Only a connection still ``connected`` takes it: one revoked or deleted meanwhile keeps
     its state (the caller releases the lease).
     """
-    fresh = credentials_from_token(token, previous)
-    connection.set_credentials(fresh)
-    now = timezone.now()
+    fields = _token_fields(connection, token, previous=previous)
+    now = fields["last_refreshed_at"]
     ours = Q(refresh_lock_owner=owner)
     written = Connection.objects.filter(pk=connection.pk, status=ConnectionStatus.CONNECTED).update(
-        credentials_encrypted=connection.credentials_encrypted, credentials_hint=connection.credentials_hint,
-        expires_at=_expires_at(token), last_refreshed_at=now, refresh_failing_since=None, error="",
-        connected_at=Coalesce("connected_at", Value(now)), updated_at=now, refresh_queued_at=None,
+        **fields, connected_at=Coalesce("connected_at", Value(now)), updated_at=now, refresh_queued_at=None,
         refresh_lock_until=Case(When(ours, then=Value(None)), default=F("refresh_lock_until")),
         refresh_lock_owner=Case(When(ours, then=Value("")), default=F("refresh_lock_owner")),
     )
     if not written:
         raise RefreshFailed("The connection was revoked or removed while its token was being refreshed.", terminal=True)
-    return fresh
+    return connection.read_secret("credentials")
 
 
 def _record_failure(connection: Connection, exc: RefreshFailed) -> None:
