@@ -12,7 +12,6 @@ from django.utils import timezone
 
 from connections_app.models import Connection, ConnectionStatus, Event
 from connections_app.tasks import refresh_connection, refresh_due
-from connections_app.tokens import credentials_from_token
 
 from .processes import wait_for
 
@@ -20,37 +19,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def provider(oauth2_server):
-    oauth2_server.register_client("cnx-client", "client-secret-x1", ["http://testserver/oauth/callback"], scope="read")
-    return oauth2_server
-
-
-@pytest.fixture
-def connected(admin, provider):
+def connected(connect, provider):
     """A connected OAuth 2.0 connection holding tokens the provider really issued."""
-    admin.post("/api/v1/services/", {
-        "link_name": "acme_oauth", "name": "Acme", "auth_type": "oauth2", "base_url": provider.url,
-        "allowed_hosts": ["127.0.0.1"], "scopes": [{"name": "read", "display_name": "Read"}],
-        "oauth2": {"client_id": "cnx-client", "client_secret": "client-secret-x1", "authorize_url": f"{provider.url}/oauth/authorize",
-                   "token_url": f"{provider.url}/oauth/token"},
-    }, format="json")
-    admin.post("/api/v1/connections/", {"name": "A", "link_name": "acme_main", "service": "acme_oauth", "scopes": ["read"]}, format="json")
-    # Tokens straight from the provider's token endpoint (client credentials grant issues
-    # no refresh token, so run the code grant through Authlib's client instead).
-    from authlib.integrations.requests_client import OAuth2Session
-
-    provider.auto_approve = True
-    session = OAuth2Session("cnx-client", "client-secret-x1", redirect_uri="http://testserver/oauth/callback", scope="read",
-                            token_endpoint_auth_method="client_secret_post")
-    url, _ = session.create_authorization_url(f"{provider.url}/oauth/authorize")
-    callback = requests.get(url, allow_redirects=False, timeout=10).headers["Location"]
-    token = session.fetch_token(f"{provider.url}/oauth/token", authorization_response=callback)
-    connection = Connection.objects.get(link_name="acme_main")
-    connection.set_credentials(credentials_from_token(token))
-    connection.status = ConnectionStatus.CONNECTED
-    connection.connected_at = timezone.now()
-    connection.expires_at = timezone.now() + timedelta(hours=1)
-    connection.save()
+    connection = connect("acme_main")
     provider.reset_counts()
     return connection
 
