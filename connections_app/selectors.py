@@ -182,12 +182,14 @@ _CONNECTION_QUERY = RowQuery(
 
 
 def connection_get(*, organisation: Organisation, link_name: str, annotate: bool = True) -> Connection:
-    """One connection of the organisation. ``annotate=False`` is the lean form for the hot
-    paths (invoke, actions): one fixed query (row_queries.py), no last-use, no creator."""
+    """One connection of the organisation, with ``last_used_at`` and ``created_by_name`` as
+    the list has them. ``annotate=False`` is the lean form for the hot paths (invoke,
+    actions): one fixed query (row_queries.py), neither of those."""
     if annotate:
         connection = (
             Connection.objects.filter(organisation=organisation, link_name=link_name)
-            .select_related("custom_service", "created_by").annotate(last_used_at=_last_used_subquery()).first()
+            .select_related("custom_service")
+            .annotate(last_used_at=_last_used_subquery(), created_by_name=F("created_by__username")).first()
         )
     else:
         row = _CONNECTION_QUERY.first([organisation.pk, link_name])

@@ -158,14 +158,6 @@ def _iso(value):
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def _creator(connection: Connection) -> str | None:
-    if not connection.created_by_id:
-        return None
-    if hasattr(connection, "created_by_name"):  # annotated by selectors.connection_list
-        return connection.created_by_name
-    return connection.created_by.username
-
-
 class ConnectionOutSerializer(serializers.Serializer):
     link_name = serializers.CharField()
     name = serializers.CharField()
@@ -201,7 +193,7 @@ class ConnectionOutSerializer(serializers.Serializer):
             "scopes": list(connection.scopes or []),
             "config": dict(connection.config or {}),
             "credentials_hint": f"…{connection.credentials_hint}" if connection.credentials_hint else None,
-            "created_by": _creator(connection),
+            "created_by": connection.created_by_name,  # annotated by the selectors
             "created_at": _iso(connection.created_at),
             "connected_at": _iso(connection.connected_at),
             "expires_at": _iso(connection.expires_at),
