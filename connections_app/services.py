@@ -21,6 +21,8 @@ from services_catalog.schema import LINK_NAME_RE, SchemaError, ServiceDefinition
 
 from . import notifications, selectors
 from .auth import strategy_for
+from .auth.base import FETCHED, TYPED
+from .auth.registry import sections
 from .errors import (
     Conflict,
     ConnectionNotReady,
@@ -78,14 +80,12 @@ def _schema_error(exc: SchemaError) -> ValidationFailed:
 
 
 # -- custom services ---------------------------------------------------------------------
-SECRET_KEYS = {"oauth2": "client_secret", "oauth1": "consumer_secret"}
-
-
 def _split_secret(data: dict) -> tuple[dict, str | None]:
     """Return the definition without its client secret, and the secret."""
     clean = {k: v for k, v in data.items() if k not in ("kind", "created_at", "has_client_secret")}
     secret = None
-    for block, key in SECRET_KEYS.items():
+    secret_keys = {block: auth.client_fields[1] for block, auth in sections().items() if auth.client_fields}
+    for block, key in secret_keys.items():
         if isinstance(clean.get(block), dict):
             clean[block] = dict(clean[block])
             clean[block].pop("has_client_secret", None)
@@ -98,14 +98,16 @@ def _split_secret(data: dict) -> tuple[dict, str | None]:
 
 
 def _require_client(definition: ServiceDefinition, secret: str | None) -> None:
-    if definition.oauth2 and not definition.oauth2.client_id:
-        raise ValidationFailed.field("oauth2.client_id", "This field is required.")
-    if definition.oauth2 and not secret:
-        raise ValidationFailed.field("oauth2.client_secret", "This field is required.")
-    if definition.oauth1 and not definition.oauth1.consumer_key:
-        raise ValidationFailed.field("oauth1.consumer_key", "This field is required.")
-    if definition.oauth1 and not secret:
-        raise ValidationFailed.field("oauth1.consumer_secret", "This field is required.")
+    """A custom OAuth service carries its own client: both id and secret are required."""
+    block = definition.client
+    if block is None:
+        return
+    id_field, secret_field = definition.auth.client_fields
+    section = definition.auth.section
+    if not getattr(block, id_field):
+        raise ValidationFailed.field(f"{section}.{id_field}", "This field is required.")
+    if not secret:
+        raise ValidationFailed.field(f"{section}.{secret_field}", "This field is required.")
 
 
 def custom_service_create(*, organisation: Organisation, actor, data: dict) -> CustomService:
@@ -149,7 +151,7 @@ def custom_service_update(*, organisation: Organisation, actor, link_name: str, 
         changes, secret = _split_secret(data)
         merged = dict(custom.definition)
         for key, value in changes.items():
-            if key in ("oauth2", "oauth1") and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            if key in sections() and isinstance(value, dict) and isinstance(merged.get(key), dict):
                 merged[key] = {**merged[key], **value}
             else:
                 merged[key] = value
@@ -208,7 +210,7 @@ def service_client_set(*, organisation: Organisation, actor, link_name: str, dat
         raise NotFound(f"No service with link name {link_name!r}.")
     if not service.is_oauth:
         raise ValidationFailed.field("link_name", "Only OAuth services take client credentials.")
-    id_key, secret_key = ("client_id", "client_secret") if service.oauth2 else ("consumer_key", "consumer_secret")
+    id_key, secret_key = service.auth.client_fields
     if not isinstance(data, dict):
         raise ValidationFailed("Send the client as a JSON object.")
     errors = {}
@@ -305,7 +307,7 @@ def connection_create(
         custom_service=custom, scopes=clean_scopes, config=clean_config,
         created_by=actor if getattr(actor, "pk", None) else None,
     )
-    if not strategy.uses_consent:
+    if strategy.connects_by == TYPED:
         connection.set_credentials(clean_credentials, hint=strategy.hint(clean_credentials))
         connection.status = ConnectionStatus.CONNECTED
         connection.connected_at = now
@@ -321,11 +323,11 @@ def connection_create(
     except IntegrityError:
         raise Conflict.field("link_name", f"The link name {link_name!r} is already used by another connection.") from None
     authorize_url = None
-    if resolved.oauth2 and resolved.oauth2.grant_type == "client_credentials":
+    if strategy.connects_by == FETCHED:
         from . import tokens  # noqa: PLC0415
 
         tokens.client_credentials_fetch(connection=connection, service=resolved, actor=actor_name(actor))
-    elif resolved.is_oauth:
+    elif strategy.needs_consent:
         authorize_url = authorize_link_create(connection=connection, scopes=clean_scopes)
     return connection, authorize_url
 
@@ -355,7 +357,7 @@ def connection_update(
             connection.name = _check_name(data["name"])
             changed.append("name")
         if "credentials" in data:
-            if strategy.uses_consent:
+            if strategy.connects_by != TYPED:
                 raise ValidationFailed.field("credentials", "OAuth connections get their credentials through consent; use reconnect.")
             current = connection.credentials if connection.credentials_encrypted else {}
             values = strategy.validate_credentials(data["credentials"], partial=True)
@@ -403,7 +405,7 @@ def authorize_link_create(*, connection: Connection, scopes: list[str] | None = 
 def connection_reconnect(*, organisation: Organisation, actor, link_name: str) -> tuple[Connection, str]:
     connection = selectors.connection_get(organisation=organisation, link_name=link_name, annotate=False)
     service = selectors.connection_service(connection, with_secrets=True)
-    if not service.is_oauth or (service.oauth2 and service.oauth2.grant_type == "client_credentials"):
+    if not strategy_for(service).needs_consent:
         raise ValidationFailed.field("link_name", "Only OAuth connections with consent can be reconnected; update the credentials instead.")
     if not selectors.client_configured(service):
         raise ValidationFailed.field("service", f"No OAuth client is set for {service.name} in this organisation.")

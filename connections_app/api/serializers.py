@@ -7,7 +7,8 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from services_catalog.schema import AUTH_TYPES, PARAM_TYPES, ServiceDefinition
+from services_catalog.schema import AUTH_TYPE_NAMES as AUTH_TYPES
+from services_catalog.schema import PARAM_TYPES, ServiceDefinition
 
 from .. import selectors, snippets
 from ..errors import NotFound
