@@ -66,13 +66,19 @@ Url = Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterVali
 OneLine = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_one_line)]
 ClientId = Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(_one_line)]
 ClientSecret = Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_one_line), SECRET]
+# Declare a client secret field as ``Annotated[ClientSecret | None, SECRET_FIELD] = None``:
+# write-only (never dumped, so never stored in plain or answered) and kept out of repr().
+SECRET_FIELD = Field(exclude=True, repr=False, json_schema_extra={"writeOnly": True})
 StringMap = dict[Annotated[str, StringConstraints(min_length=1), AfterValidator(_one_line)], OneLine]
 
 
 class Shape(BaseModel):
     """Base of every piece: immutable, unknown fields refused, blank strings count as absent."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False, hide_input_in_errors=True)
+    # Output schemas list every field as required: the API always sends them all.
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", hide_input_in_errors=True, json_schema_serialization_defaults_required=True
+    )
 
     @model_validator(mode="before")
     @classmethod

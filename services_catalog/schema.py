@@ -31,7 +31,6 @@ from .fields import (
     HostPattern,
     Parameter,
     Scope,
-    Secret,
     Shape,
     StringMap,
     Templated,
@@ -212,9 +211,10 @@ class _ServiceFields(Shape):
         service._kind = kind
         return service
 
-    def to_dict(self, *, include_secrets: bool = False) -> dict[str, Any]:
-        """Return the definition as plain data (the custom-service storage shape)."""
-        return self.model_dump(mode="json", exclude=None if include_secrets else _secret_fields(type(self)))
+    def to_dict(self) -> dict[str, Any]:
+        """Return the definition as plain data (the custom-service storage shape), without
+        its client secret: secret fields are never dumped."""
+        return self.model_dump(mode="json")
 
 
 ServiceDefinition = create_model(
@@ -223,6 +223,20 @@ ServiceDefinition = create_model(
     __doc__="A service: the fields every service has, plus the block of its auth type.",
     **{block: (auth.section_model | None, None) for block, auth in sections().items()},
 )
+
+
+def merge_changes(stored: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply a partial update (PATCH) to a stored definition: an auth type's block merges
+    key by key; a new base_url without allowed_hosts recomputes the hosts from it."""
+    merged = dict(stored)
+    for key, value in changes.items():
+        if key in sections() and isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    if "base_url" in changes and "allowed_hosts" not in changes:
+        merged["allowed_hosts"] = None
+    return merged
 
 
 def choices_of(model: type[Shape], field: str) -> tuple[str, ...]:
@@ -280,20 +294,6 @@ def _map_templated(model: Shape, fill) -> Any:
         else:
             changes[name] = _map_templated(value, fill)
     return model.model_copy(update=changes)
-
-
-@functools.cache
-def _secret_fields(model: type[Shape]) -> dict[str, Any]:
-    """The ``exclude`` argument of ``model_dump`` that leaves out every secret field."""
-    out: dict[str, Any] = {}
-    for name, info in model.model_fields.items():
-        if _marked(info.rebuild_annotation(), Secret):
-            out[name] = True
-            continue
-        for arg in typing.get_args(info.annotation):
-            if isinstance(arg, type) and issubclass(arg, Shape) and _secret_fields(arg):
-                out[name] = _secret_fields(arg)
-    return out
 
 
 # -- errors ------------------------------------------------------------------------------

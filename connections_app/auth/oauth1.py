@@ -15,9 +15,8 @@ from authlib.integrations.requests_client import OAuth1Auth
 from authlib.oauth1 import SIGNATURE_TYPE_BODY, SIGNATURE_TYPE_HEADER, SIGNATURE_TYPE_QUERY, ClientAuth
 from authlib.oauth1.rfc5849.signature import generate_signature_base_string
 from authlib.oauth1.rfc5849.util import escape
-from pydantic import Field
 
-from services_catalog.fields import ClientId, ClientSecret, Shape, StringMap, Url
+from services_catalog.fields import SECRET_FIELD, ClientId, ClientSecret, Shape, StringMap, Url
 
 from .base import CONSENT, AuthType, encodings_of
 
@@ -46,7 +45,7 @@ class OAuth1Config(Shape):
     signature_method: Literal["HMAC-SHA1", "HMAC-SHA256", "PLAINTEXT"] = "HMAC-SHA1"
     authorize_params: StringMap = {}
     consumer_key: ClientId | None = None
-    consumer_secret: Annotated[ClientSecret | None, Field(repr=False)] = None
+    consumer_secret: Annotated[ClientSecret | None, SECRET_FIELD] = None
 
 
 class OAuth1(AuthType):

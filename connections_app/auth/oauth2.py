@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StrictBool, model_validator
 
-from services_catalog.fields import ClientId, ClientSecret, FieldError, Shape, StringMap, Url
+from services_catalog.fields import SECRET_FIELD, ClientId, ClientSecret, FieldError, Shape, StringMap, Url
 
 from .base import CONSENT, FETCHED, AuthType, ParameterInjector, encodings_of
 
@@ -33,7 +33,7 @@ class OAuth2Config(Shape):
     token_endpoint_auth_method: Literal["client_secret_post", "client_secret_basic"] = "client_secret_post"
     authorize_params: StringMap = {}
     client_id: ClientId | None = None
-    client_secret: Annotated[ClientSecret | None, Field(repr=False)] = None
+    client_secret: Annotated[ClientSecret | None, SECRET_FIELD] = None
 
     @model_validator(mode="after")
     def _consistent(self) -> "OAuth2Config":
