@@ -10,7 +10,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
-from rest_framework.throttling import BaseThrottle
+from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from .. import notifications, rate_limit, selectors, services
@@ -216,7 +216,7 @@ class ConnectionViewSet(OrgScopedMixin, viewsets.ViewSet):
         return paginator.get_paginated_response(s.InvocationLogSerializer(page, many=True).data)
 
 
-class InvokeThrottle(BaseThrottle):
+class InvokeThrottle(SimpleRateThrottle):
     """Bursts on invoke are limited per organisation, whoever sends them.
 
     A fixed window counted in the cache (``rate_limit.hit``: one round trip to Redis in
@@ -224,36 +224,30 @@ class InvokeThrottle(BaseThrottle):
     request. When the cache is down, invoke keeps working unthrottled rather than failing.
     """
 
-    def __init__(self):
-        self.limit, self.window = parse_rate(settings.CONNECTIONS_INVOKE_RATE)
-        self.retry_after = None
+    retry_after = None
+
+    def get_rate(self) -> str:
+        return settings.CONNECTIONS_INVOKE_RATE
 
     def allow_request(self, request, view) -> bool:
         membership = request.auth
         if membership is None:
             return True
         now = time.time()
-        window_start = int(now // self.window) * self.window
+        window_start = int(now // self.duration) * self.duration
         key = f"throttle_invoke:{membership.organisation_id}:{window_start}"
         try:
-            count = rate_limit.hit(key, self.window)
+            count = rate_limit.hit(key, self.duration)
         except Exception as exc:  # noqa: BLE001 - any cache backend error
             logger.warning("invoke throttle skipped: cache unavailable (%s)", type(exc).__name__)
             return True
-        if count > self.limit:
-            self.retry_after = window_start + self.window - now
+        if count > self.num_requests:
+            self.retry_after = window_start + self.duration - now
             return False
         return True
 
     def wait(self):
         return self.retry_after
-
-
-def parse_rate(rate: str) -> tuple[int, int]:
-    """``"6000/min"`` -> (6000, 60); units: s, sec, m, min, h, hour, d, day."""
-    count, _, unit = rate.partition("/")
-    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit.strip()[:1]]
-    return int(count), seconds
 
 
 class InvokeView(OrgScopedMixin, APIView):
