@@ -4,6 +4,7 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
 from services_catalog import registry
 from services_catalog.schema import LINK_NAME_RE, PLACEHOLDER_RE, host_matches
@@ -54,7 +55,21 @@ def test_zoho_entry_matches_its_documented_quirks():
     zoho = CATALOG["zoho"]
     assert zoho.oauth2.token_prefix == "Zoho-oauthtoken"
     assert zoho.oauth2.authorize_params.get("access_type") == "offline"
-    assert {"com", "eu", "in", "com.au", "jp"} <= set(zoho.config_fields[0].choices)
+    assert {"com", "eu", "in", "com.au", "jp", "com.cn", "sa"} <= set(zoho.config_fields[0].choices)
     assert {"Desk.tickets.READ", "Desk.tickets.ALL", "ZohoCRM.modules.ALL"} <= zoho.scope_names
     eu = zoho.with_config({"dc": "eu"})
     assert eu.oauth2.token_url.startswith("https://accounts.zoho.eu/")
+    china = zoho.with_config({"dc": "com.cn"})
+    assert china.oauth2.token_url.startswith("https://accounts.zoho.com.cn/") and china.base_url == "https://www.zohoapis.com.cn"
+
+
+FIRST_LINE_URL = re.compile(r"https://[^\s)>\]]+")
+
+
+@pytest.mark.parametrize("path", sorted(registry.BUILTIN_DIR.glob("*.yaml")), ids=lambda p: p.stem)
+def test_file_opens_with_its_docs_url_and_parses_without_libyaml(path):
+    text = path.read_text(encoding="utf-8")
+    data = yaml.load(text, Loader=yaml.SafeLoader)  # the pure-Python parser, stricter than libyaml on flow maps
+    first = text.splitlines()[0]
+    urls = [u.rstrip(".,;:") for u in FIRST_LINE_URL.findall(first)] if first.startswith("#") else []
+    assert urls and urls[0] == data["docs_url"], f"{path.name}: the first line must be a comment naming docs_url"
