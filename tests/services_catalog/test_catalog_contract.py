@@ -14,6 +14,11 @@ REQUIRED = [
     "zoho", "google", "microsoft", "github", "gitlab", "slack", "salesforce", "hubspot", "dropbox", "box",
     "atlassian", "zendesk", "shopify", "notion", "asana", "trello", "twitter", "stripe", "twilio", "sendgrid",
     "mailchimp", "openai", "airtable", "linear", "discord", "spotify", "xero", "quickbooks", "docusign", "calendly",
+    # the second hundred (issue 15): services users named that fit today's schema
+    "servicenow", "netsuite", "sage_intacct", "hibob", "ashby", "personio", "deel", "azure_devops",
+    "dynamics365_business_central", "snowflake", "freshservice", "freshbooks", "ramp", "bigcommerce", "woocommerce",
+    "marketo", "customerio", "apollo", "pandadoc", "canva", "webex", "pipedrive_oauth",
+    "github_enterprise_server", "gitlab_self_managed",
 ]
 
 
@@ -21,8 +26,8 @@ def example_config(service):
     return {f.name: f.default or (f.choices[0] if f.choices else "example") for f in service.config_fields}
 
 
-def test_catalog_has_at_least_100_services_including_the_named_ones():
-    assert len(CATALOG) >= 100
+def test_catalog_has_at_least_200_services_including_the_named_ones():
+    assert len(CATALOG) >= 200
     missing = [name for name in REQUIRED if name not in CATALOG]
     assert not missing
 
@@ -73,3 +78,20 @@ def test_file_opens_with_its_docs_url_and_parses_without_libyaml(path):
     first = text.splitlines()[0]
     urls = [u.rstrip(".,;:") for u in FIRST_LINE_URL.findall(first)] if first.startswith("#") else []
     assert urls and urls[0] == data["docs_url"], f"{path.name}: the first line must be a comment naming docs_url"
+
+
+def test_fixes_from_the_catalog_check():
+    assert {"verify.twilio.com", "messaging.twilio.com", "pricing.twilio.com"} <= set(CATALOG["twilio"].allowed_hosts)
+    assert "files.slack.com" in CATALOG["slack"].allowed_hosts
+    sendgrid = CATALOG["sendgrid"]
+    assert sendgrid.with_config({}).base_url == "https://api.sendgrid.com/v3"
+    assert sendgrid.with_config({"region": "api.eu"}).allowed_hosts == ("api.eu.sendgrid.com",)
+    assert CATALOG["github"].oauth2.pkce is True
+    okta = CATALOG["okta"]
+    assert okta.config_errors({"domain": "id.example.com"}) == {} and okta.config_errors({"domain": "acme.okta.com"}) == {}
+    assert okta.config_errors({"domain": "localhost"})
+    ghes = CATALOG["github_enterprise_server"].with_config({"hostname": "github.example.com"})
+    assert ghes.oauth2.token_url == "https://github.example.com/login/oauth/access_token"
+    assert ghes.base_url == "https://github.example.com/api/v3"
+    gitlab = CATALOG["gitlab_self_managed"].with_config({"hostname": "gitlab.example.com"})
+    assert gitlab.oauth2.authorize_url == "https://gitlab.example.com/oauth/authorize"
