@@ -107,6 +107,8 @@ class TestResultSerializer(serializers.Serializer):
 
 
 class InvocationLogSerializer(serializers.ModelSerializer):
+    token = serializers.CharField(allow_null=True, read_only=True, help_text="The API token used: its prefix and name.")
+
     class Meta:
         model = InvocationLog
         fields = ["at", "method", "url", "status_code", "elapsed_ms", "error", "actor", "token"]
@@ -119,6 +121,8 @@ class InvocationLogSerializer(serializers.ModelSerializer):
 
 
 class EventSerializer(serializers.ModelSerializer):
+    token = serializers.CharField(allow_null=True, read_only=True, help_text="The API token used: its prefix and name.")
+
     class Meta:
         model = Event
         fields = ["at", "actor", "token", "action", "target", "data"]
