@@ -90,12 +90,23 @@
       button.addEventListener("click", function () {
         var next = row.nextElementSibling || row.previousElementSibling;
         row.remove();
+        renumber();
         var focusTarget = next ? $("input[type='text']", next) : addButton;
         (focusTarget || addButton).focus();
       });
       holder.innerHTML = "";
       holder.appendChild(button);
       if (key) { key.setAttribute("data-row-first", ""); }
+    }
+
+    // Labels name their row ("Parameter 2 key"): keep the numbers in order as rows come and go.
+    function renumber() {
+      $all("[data-row]", list).forEach(function (row, i) {
+        $all("label", row).forEach(function (label) {
+          var text = label.firstChild;
+          if (text && text.nodeType === 3) { text.nodeValue = text.nodeValue.replace(/^(\D+?) \d+/, "$1 " + (i + 1)); }
+        });
+      });
     }
 
     $all("[data-row]", list).forEach(enhanceRow);
@@ -110,6 +121,7 @@
       list.appendChild(row);
       total.value = String(index + 1);
       enhanceRow(row);
+      renumber();
       var first = $("input[type='text']", row);
       if (first) { first.focus(); }
     });

@@ -92,10 +92,11 @@ def error_summary(*parts) -> list[tuple[str, str, str]]:
         for form in part.forms if isinstance(part, forms.BaseFormSet) else [part]:
             if not form.is_bound:
                 continue
-            for name, errors in form.errors.items():
-                if name == "__all__" or name not in form.fields:
+            errors_of = form.errors
+            for name in form.fields:  # the order of the page, not of the checks
+                if name not in errors_of:
                     continue
                 bound = form[name]
-                for message in errors:
+                for message in errors_of[name]:
                     out.append((bound.id_for_label or bound.auto_id, str(bound.label), str(message)))
     return out
