@@ -83,8 +83,6 @@ def test_screenshots_and_phone_width(browser, base_url, org, make_member, upstre
     screenshot(page, "services.png")
     page.goto("/services/acme_crm/delete/")
     screenshot(page, "service-in-use.png")
-    page.goto("/connections/twilio_sms/edit/")
-    screenshot(page, "connection-edit.png")
     context.close()
 
     # Phone width: nothing wider than the screen.
