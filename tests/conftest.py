@@ -9,8 +9,8 @@ from connections_app.models import Membership, Organisation, Role
 from connections_app.services import api_token_create
 from tests.servers.oauth1_server import create_oauth1_server
 from tests.servers.oauth2_server import create_oauth2_server
-from tests.servers.runner import start_wsgi
-from tests.upstream import ServedApp, Upstream
+from tests.servers.runner import start_httpbin, start_wsgi
+from tests.upstream import Upstream
 
 
 @pytest.fixture
@@ -75,9 +75,7 @@ def api_key_service(link_name="acme_crm", *, base_url="https://api.acme.example"
 @pytest.fixture(scope="session")
 def httpbin_server():
     """The PyPI httpbin app served by waitress on loopback."""
-    from httpbin import app
-
-    served = ServedApp(app)
+    served = start_httpbin()
     yield served
     served.stop()
 
@@ -85,7 +83,7 @@ def httpbin_server():
 @pytest.fixture(scope="session")
 def _upstream_served():
     upstream = Upstream()
-    served = ServedApp(upstream.app)
+    served = start_wsgi(upstream.app)
     upstream.url = served.url
     upstream.port = served.port
     yield upstream

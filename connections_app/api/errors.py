@@ -6,7 +6,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError, InterfaceError, OperationalError
-from django.http import Http404, JsonResponse
+from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 
@@ -87,11 +87,3 @@ def exception_handler(exc, context):
         logger.exception("database error")
         return Response(error_body("service_unavailable", "The database could not complete the request."), status=503)
     return None
-
-
-def json_not_found(request, exception=None):
-    return JsonResponse(error_body("not_found", "Not found."), status=404)
-
-
-def json_server_error(request):
-    return JsonResponse(error_body("server_error", "The server failed to complete the request."), status=500)

@@ -66,10 +66,15 @@ def hosts(service: ServiceDefinition, config: dict | None = None) -> list[dict]:
     ]
 
 
+def short_name(field: ConfigField) -> str:
+    """A config field's name without its explanation in brackets ("Data centre")."""
+    return re.sub(r"\s*\(.*\)\s*$", "", field.display_name) or field.display_name
+
+
 def varies_with(service: ServiceDefinition) -> str:
-    """Names of the config fields the hosts depend on ("Data centre domain"), or ""."""
+    """Names of the config fields the hosts depend on ("Data centre"), or ""."""
     names = {m for h in service.allowed_hosts for m in PLACEHOLDER_RE.findall(h)}
-    return ", ".join(f.display_name for f in service.config_fields if f.name in names)
+    return ", ".join(short_name(f) for f in service.config_fields if f.name in names)
 
 
 def tile_text(service: ServiceDefinition) -> str:

@@ -20,6 +20,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from services_catalog.schema import merge_changes
+
 from .. import accounts, oauth_flow, selectors, services, snippets
 from ..api.authentication import SESSION_ORG_KEY, current_membership
 from ..api.errors import error_body
@@ -238,7 +240,7 @@ def _settings_shown(connection, service) -> list[tuple[str, str]]:
     for key, value in (connection.config or {}).items():
         field = fields.get(key)
         shown = catalog_text.choice_label(service, field, value) if field and field.choices else value
-        out.append((field.display_name if field else key, shown))
+        out.append((catalog_text.short_name(field) if field else key, shown))
     return out
 
 
@@ -419,7 +421,9 @@ def service_edit(request, membership, link_name: str):
         submission = None
     else:
         submission = form_submit(request, page, lambda: services.custom_service_update(
-            organisation=membership.organisation, actor=request.user, link_name=link_name, data=page.service_data()
+            organisation=membership.organisation, actor=request.user, link_name=link_name,
+            # Options the page does not show (token_prefix, ...) are kept.
+            definition=services.custom_service_parse(merge_changes(custom.definition, page.service_data())),
         ))
         if submission.done:
             messages.success(request, f"The service {custom.link_name} is saved.")
@@ -470,7 +474,8 @@ def service_client(request, membership, link_name: str):
         request.POST or None, oauth1=service.oauth1 is not None, initial={"client_id": client.client_id if client else ""}
     )
     submission = form_submit(request, form, lambda: services.service_client_set(
-        organisation=organisation, actor=request.user, link_name=link_name, data=form.data_for_service()
+        organisation=organisation, actor=request.user, link_name=link_name,
+        client_id=form.cleaned_data["client_id"], client_secret=form.cleaned_data["client_secret"],
     ))
     back_to = _back_to(request)
     if submission.done:

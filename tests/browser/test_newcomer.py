@@ -38,7 +38,7 @@ def test_hosts_follow_the_chosen_data_centre(admin_page):
     hosts = page.locator("dl.facts")
     expect(hosts).to_contain_text("www.zohoapis.com")
     expect(hosts).not_to_contain_text("{dc}")
-    page.get_by_label("Data centre domain").select_option(label="Europe (zohoapis.eu)")
+    page.get_by_label("Data centre").select_option(label="Europe (zohoapis.eu)")
     expect(hosts).to_contain_text("www.zohoapis.eu")
     expect(hosts).to_contain_text("desk.zoho.eu")
 

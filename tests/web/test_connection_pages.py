@@ -88,7 +88,7 @@ def test_developer_can_create_connections(web):
 
 
 def test_create_oauth_connection_redirects_to_the_one_time_authorize_link(org, admin_web):
-    services.service_client_set(organisation=org, actor=admin_web.user, link_name="zoho", data={"client_id": "1000.X", "client_secret": "zoho-secret"})
+    services.service_client_set(organisation=org, actor=admin_web.user, link_name="zoho", client_id="1000.X", client_secret="zoho-secret")
     response = admin_web.post("/connections/new/zoho/", {"name": "Zoho desk", "link_name": "zoho_desk", "config_dc": "eu", "scopes": ["Desk.tickets.READ", "Desk.basic.READ"]})
     assert response.status_code == 302
     assert re.fullmatch(r"http://testserver/oauth/authorize/[\w-]+", response["Location"])
@@ -211,7 +211,7 @@ def test_delete_needs_confirmation(admin_web, acme_connection):
 
 
 def test_reconnect_redirects_to_a_new_authorize_link(org, admin_web):
-    services.service_client_set(organisation=org, actor=admin_web.user, link_name="zoho", data={"client_id": "1000.X", "client_secret": "zoho-secret"})
+    services.service_client_set(organisation=org, actor=admin_web.user, link_name="zoho", client_id="1000.X", client_secret="zoho-secret")
     services.connection_create(organisation=org, actor=admin_web.user, name="Zoho", link_name="zoho_desk", service="zoho", config={"dc": "com"})
     html = admin_web.get("/connections/zoho_desk/").content.decode()
     assert "Consent has not finished" in html and "Reconnect" in html
@@ -258,10 +258,10 @@ def test_a_revoked_connection_asks_for_its_credentials_instead_of_offering_to_ke
 
 
 def test_a_passing_test_clears_the_error_a_failed_reconsent_left(org, admin_web, upstream):
-    services.custom_service_create(organisation=org, actor=admin_web.user, data={
+    services.custom_service_create(organisation=org, actor=admin_web.user, definition=services.custom_service_parse({
         "link_name": "up", "name": "Up", "auth_type": "api_key", "parameters": [{"key": "X-Api-Key", "display_name": "Key"}],
         "base_url": upstream.url, "verify": {"method": "GET", "path": "/protected/header/X-Api-Key"},
-    })
+    }))
     services.connection_create(organisation=org, actor=admin_web.user, name="Up", link_name="up_main", service="up",
                                credentials={"X-Api-Key": "upstream-secret-0001"})
     Connection.objects.filter(link_name="up_main").update(error="Consent was not given at the provider.")
@@ -276,7 +276,7 @@ def test_catalog_placeholders_are_never_shown_raw_and_choices_have_names(org, ad
     page = admin_web.get("/connections/new/zoho/").content.decode()
     assert "{dc}" not in re.sub(r"<[^>]+>", " ", page)  # the text shown; app.js fills the template attribute
     assert '<code data-host-template="www.zohoapis.{dc}">www.zohoapis.com</code>' in page  # the default, filled in
-    assert "(per data centre domain)" in page
+    assert "(per data centre)" in page
     assert '<option value="eu">Europe (zohoapis.eu)</option>' in page
     assert '<option value="com" selected>United States (zohoapis.com)</option>' in page
     eu = admin_web.post("/connections/new/zoho/", {"name": "Z", "link_name": "", "config_dc": "eu"}).content.decode()
@@ -285,11 +285,11 @@ def test_catalog_placeholders_are_never_shown_raw_and_choices_have_names(org, ad
     assert "{my_domain}" not in re.sub(r"<[^>]+>", " ", salesforce) and "‹my domain›.my.salesforce.com" in salesforce
     catalog = admin_web.get("/connections/new/").content.decode()
     assert not re.search(r'class="tile-desc">[^<]*\{', catalog)
-    services.service_client_set(organisation=org, actor=admin_web.user, link_name="zoho", data={"client_id": "1000.X", "client_secret": "s"})
+    services.service_client_set(organisation=org, actor=admin_web.user, link_name="zoho", client_id="1000.X", client_secret="s")
     services.connection_create(organisation=org, actor=admin_web.user, name="Zoho EU", link_name="zoho_eu", service="zoho",
                                scopes=["Desk.tickets.READ"], config={"dc": "eu"})
     summary = admin_web.get("/connections/zoho_eu/").content.decode()
-    assert "<dt>Data centre domain</dt><dd>Europe</dd>" in summary and "{dc}" not in summary
+    assert "<dt>Data centre</dt><dd>Europe</dd>" in summary and "{dc}" not in summary
 
 
 def test_refused_calls_are_in_recent_calls_and_each_parameter_shows_its_hint(org, admin, admin_web, acme_connection):

@@ -20,10 +20,6 @@ class ServiceClientForm(DomainErrorsMixin, forms.Form):
             self.fields["client_id"].label = "Consumer key"
             self.fields["client_secret"].label = "Consumer secret"
 
-    def data_for_service(self) -> dict:
-        id_key, secret_key = ("consumer_key", "consumer_secret") if self.oauth1 else ("client_id", "client_secret")
-        return {id_key: self.cleaned_data["client_id"], secret_key: self.cleaned_data["client_secret"]}
-
     def field_for(self, name: str) -> str | None:
         return {"consumer_key": "client_id", "consumer_secret": "client_secret"}.get(name) or super().field_for(name)
 

@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 from django import forms
 from django.conf import settings
 
-from services_catalog.schema import HOST_RE, SIGNATURE_METHODS
+from services_catalog.fields import HOST_RE
+from services_catalog.schema import SIGNATURE_METHODS
 
 from ... import http, selectors
 from ...errors import ConnectionsError, HostNotAllowed, ValidationFailed
