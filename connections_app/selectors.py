@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from types import SimpleNamespace
 
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 
 from services_catalog import registry
 from services_catalog.schema import SchemaError, ServiceDefinition
@@ -228,3 +228,59 @@ def api_token_list(*, membership: Membership, within: ApiToken | None = None) ->
     only those that can do nothing it cannot (a limited token does not see wider ones)."""
     tokens = ApiToken.objects.filter(membership=membership).order_by("-created_at", "-id")
     return [t for t in tokens if token_within(t, within)]
+
+
+def connections_of_service(*, organisation: Organisation, service_link_name: str) -> QuerySet[Connection]:
+    """The connections that use a service (name and link name only), by link name."""
+    return (
+        Connection.objects.filter(organisation=organisation, service_link_name=service_link_name)
+        .only("link_name", "name", "status").order_by("link_name")
+    )
+
+
+def connection_counts_by_service(*, organisation: Organisation) -> dict[str, int]:
+    """How many connections use each service, in one query."""
+    rows = (
+        Connection.objects.filter(organisation=organisation).order_by().values("service_link_name")
+        .annotate(count=Count("pk")).values_list("service_link_name", "count")
+    )
+    return dict(rows)
+
+
+def custom_service_list(*, organisation: Organisation) -> QuerySet[CustomService]:
+    return CustomService.objects.filter(organisation=organisation).order_by("link_name")
+
+
+def custom_service_get(*, organisation: Organisation, link_name: str) -> CustomService:
+    custom = CustomService.objects.filter(organisation=organisation, link_name=link_name).first()
+    if custom is None:
+        raise NotFound(f"No custom service with link name {link_name!r}.")
+    return custom
+
+
+def service_link_name_owner(*, organisation: Organisation, link_name: str) -> str | None:
+    """Which kind of service has this link name ("preconfigured" or "custom"), or None."""
+    if registry.get(link_name) is not None:
+        return "preconfigured"
+    return "custom" if CustomService.objects.filter(organisation=organisation, link_name=link_name).exists() else None
+
+
+def connection_link_name_taken(*, organisation: Organisation, link_name: str) -> bool:
+    return Connection.objects.filter(organisation=organisation, link_name=link_name).exists()
+
+
+def connection_credential_hints(*, connection: Connection, service: ServiceDefinition) -> list[tuple[str, str]]:
+    """Each typed credential's display name and its last four characters (``…abcd``).
+
+    Like the stored hint, a value shorter than 12 characters shows nothing of itself, so a
+    hint never gives away most of a short secret.
+    """
+    fields = service.credential_fields()
+    if not fields or not connection.credentials_encrypted:
+        return []
+    values = connection.credentials
+    out = []
+    for field in fields:
+        value = values.get(field.key) or ""
+        out.append((field.display_name, f"…{value[-4:]}" if len(value) >= 12 else ""))
+    return out

@@ -463,6 +463,8 @@ def connection_test(*, organisation: Organisation, actor, link_name: str) -> dic
         return {"ok": False, "status_code": None, "message": exc.message}
     status = result["status_code"]
     if 200 <= status < 300:
+        # It works again: an error left by an earlier failure (a failed re-consent) is over.
+        Connection.objects.filter(pk=connection.pk).exclude(error="").update(error="")
         return {"ok": True, "status_code": status, "message": "The service accepted the credentials."}
     if status in (401, 403):
         return {"ok": False, "status_code": status, "message": "The service refused the credentials; " + _next_step(connection)}

@@ -19,6 +19,8 @@ def test_create_a_scoped_token_in_the_browser(admin_web, acme_connection):
     response = admin_web.post("/tokens/", {
         "name": "claude", "connections": [acme_connection.link_name], "actions": ["read", "invoke"], "expires_in": "7",
     })
+    assert response.status_code == 302  # POST/redirect/GET: the key is shown once, from the session
+    response = admin_web.get(response["Location"])
     assert response.status_code == 200 and "no-store" in response["Cache-Control"]
     html = response.content.decode()
     key = re.search(r'data-testid="token">([^<]+)<', html).group(1)
