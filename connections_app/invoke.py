@@ -45,8 +45,8 @@ class _SwappableAuth(requests.auth.AuthBase):
         return self.inner(request)
 
 
-def resolve_url(url: Any, base_url: str | None) -> str:
-    if not isinstance(url, str) or not url.strip():
+def resolve_url(url: str, base_url: str | None) -> str:
+    if not url.strip():
         raise ValidationFailed.field("url", "This field is required.")
     url = url.strip()
     if url.startswith("/") and not url.startswith("//"):
@@ -58,40 +58,11 @@ def resolve_url(url: Any, base_url: str | None) -> str:
     return url
 
 
-def _check_str_map(value: Any, field: str, *, allow_lists: bool = False) -> dict | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise ValidationFailed.field(field, "Must be an object of names to strings.")
-    for key, item in value.items():
-        ok = isinstance(item, (str, int, float)) and not isinstance(item, bool)
-        if allow_lists and isinstance(item, list):
-            ok = all(isinstance(i, (str, int, float)) and not isinstance(i, bool) for i in item)
-        if not ok or not isinstance(key, str) or not key:
-            raise ValidationFailed.field(field, f"{key!r} must map to a string.")
-        if any(c in str(key) + str(item) for c in "\r\n\0"):
-            raise ValidationFailed.field(field, f"{key!r} contains a line break.")
-    return value
-
-
-def _check_request(method, params, headers, json, form, body, timeout, retries, injected: set[str]) -> tuple:
-    method = method.upper() if isinstance(method, str) else "GET" if method is None else None
-    if method not in METHODS:
-        raise ValidationFailed.field("method", f"Must be one of {', '.join(METHODS)}.")
-    params = _check_str_map(params, "params", allow_lists=True)
-    headers = _check_str_map(headers, "headers")
-    form = _check_str_map(form, "form")
-    if body is not None and not isinstance(body, str):
-        raise ValidationFailed.field("body", "Must be a string (use json for JSON bodies).")
+def _check_request(params, headers, json, form, body, injected: set[str]) -> None:
+    """What the request's shape cannot say: one body at most, no transport headers, and no
+    caller value where a credential goes. (Types and ranges: api/serializers.InvokeInSerializer.)"""
     if sum(x is not None for x in (json, form, body)) > 1:
         raise ValidationFailed.field("body", "Send at most one of json, form and body.")
-    timeout = settings.CONNECTIONS_INVOKE_DEFAULT_TIMEOUT if timeout is None else timeout
-    limit = settings.CONNECTIONS_INVOKE_MAX_TIMEOUT
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= limit:
-        raise ValidationFailed.field("timeout", f"Must be a number of seconds above 0 and at most {limit}.")
-    retries = 0 if retries is None else retries
-    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= MAX_RETRIES:
-        raise ValidationFailed.field("retries", f"Must be a whole number from 0 to {MAX_RETRIES}.")
     for key in headers or {}:
         if key.lower() in FORBIDDEN_HEADERS:
             raise ValidationFailed.field("headers", f"The header {key!r} cannot be set.")
@@ -100,17 +71,21 @@ def _check_request(method, params, headers, json, form, body, timeout, retries, 
         for key in values or {}:
             if key.lower() in injected:
                 raise ValidationFailed.field(field, f"{key!r} is set by the connection's credentials.")
-    return method, params, headers, form, timeout, retries
 
 
 def invoke(
-    *, organisation, actor, connection: Any, url: Any, method: Any = "GET", params: Any = None,
-    headers: Any = None, json: Any = None, form: Any = None, body: Any = None, timeout: Any = None,
-    retries: Any = None,
+    *, organisation, actor, connection: str, url: str, method: str | None = "GET", params: dict | None = None,
+    headers: dict | None = None, json: Any = None, form: dict | None = None, body: str | None = None,
+    timeout: float | None = None, retries: int | None = None,
 ) -> dict:
-    """Make the request through the connection; return the invoke envelope."""
-    if not isinstance(connection, str) or not connection:
-        raise ValidationFailed.field("connection", "This field is required.")
+    """Make the request through the connection; return the invoke envelope.
+
+    Takes validated values (``api.serializers.InvokeInSerializer``: a method in ``METHODS``,
+    maps of names to strings or numbers without line breaks, ``0 < timeout <= max``,
+    ``0 <= retries <= MAX_RETRIES``); ``None`` means the default."""
+    method = (method or "GET").upper()
+    timeout = settings.CONNECTIONS_INVOKE_DEFAULT_TIMEOUT if timeout is None else timeout
+    retries = retries or 0
     conn = selectors.connection_get(organisation=organisation, link_name=connection, annotate=False)
     try:
         connection_require_ready(conn)
@@ -123,12 +98,10 @@ def invoke(
         service = selectors.connection_service(conn, with_secrets=True)
     strategy = strategy_for(service)
     full_url = resolve_url(url, service.base_url)
-    method, params, headers, form, timeout, retries = _check_request(
-        method, params, headers, json, form, body, timeout, retries, strategy.injected_names()
-    )
+    _check_request(params, headers, json, form, body, strategy.injected_names())
     request = http.OutboundRequest(
         method=method, url=full_url, params=params, headers={**service.default_headers, **(headers or {})}, json=json, form=form,
-        body=body.encode() if isinstance(body, str) else None,
+        body=body.encode() if body is not None else None,
     )
     try:
         http.check_url(full_url, service.allowed_hosts)  # before any refresh or byte is sent

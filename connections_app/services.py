@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -257,10 +257,15 @@ def actor_name(actor) -> str:
 
 
 def connection_create(
-    *, organisation: Organisation, actor, name: Any, link_name: Any, service: Any,
-    scopes: Any = None, credentials: Any = None, config: Any = None,
+    *, organisation: Organisation, actor, name: str, link_name: str, service: str,
+    scopes: list[str] | None = None, credentials: dict[str, str | None] | None = None,
+    config: dict[str, str | None] | None = None,
 ) -> tuple[Connection, str | None]:
-    """Create a connection; return it and, for OAuth, a one-time authorize URL."""
+    """Create a connection; return it and, for OAuth, a one-time authorize URL.
+
+    Callers pass typed values (the API's ``ConnectionCreateSerializer``, the pages' forms);
+    the checks below are of meaning: the link-name rule, the service, its scopes, config
+    and credential fields."""
     errors: dict[str, list[str]] = {}
     for field, check in (("name", _check_name), ("link_name", _check_link_name)):
         try:
@@ -320,8 +325,17 @@ def connection_create(
     return connection, authorize_url
 
 
+class ConnectionChanges(TypedDict, total=False):
+    """What ``connection_update`` takes: only the keys being changed."""
+
+    name: str
+    scopes: list[str] | None
+    credentials: dict[str, str | None] | None
+    link_name: str  # accepted only unchanged
+
+
 def connection_update(
-    *, organisation: Organisation, actor, link_name: str, data: dict
+    *, organisation: Organisation, actor, link_name: str, data: ConnectionChanges
 ) -> tuple[Connection, str | None]:
     """Change name, scopes or credentials; ``link_name`` never changes."""
     if not isinstance(data, dict):

@@ -10,6 +10,7 @@ from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 
+from .. import errors as domain_errors
 from ..crypto import EncryptionKeyUnavailable
 from ..errors import ConnectionsError, KeyUnavailable, ServiceUnavailable
 
@@ -27,6 +28,24 @@ DRF_CODES = [
     (exceptions.ParseError, "validation_error", 400),
     (exceptions.ValidationError, "validation_error", 400),
 ]
+
+
+#: Every ``code`` an API error can carry (the schema's enum): the domain errors', DRF's
+#: (as mapped above), and ``server_error`` (the 500 page, web/views.server_error).
+ERROR_CODES = tuple(dict.fromkeys([
+    *(kind.code for kind in vars(domain_errors).values()
+      if isinstance(kind, type) and issubclass(kind, ConnectionsError) and kind is not ConnectionsError),
+    *(code for _kind, code, _status in DRF_CODES), "service_unavailable", "server_error",
+]))
+
+
+def validation_message(fields: dict[str, list[str]]) -> str:
+    """One failing field reads as ``ValidationFailed.field`` writes it; several, in general."""
+    if len(fields) == 1:
+        (name, messages), = fields.items()
+        if len(messages) == 1:
+            return f"{name}: {messages[0]}"
+    return "Some fields are missing or not valid."
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
@@ -73,7 +92,7 @@ def exception_handler(exc, context):
         if isinstance(exc, kind):
             if isinstance(exc, exceptions.ValidationError):
                 fields = _flatten(exc.detail)
-                message = "The input is not valid."
+                message = validation_message(fields)
             else:
                 fields = None
                 message = str(exc.detail) if hasattr(exc, "detail") else str(exc)

@@ -6,6 +6,7 @@ first one. The key is the link name for services and connections, the id for log
 
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
@@ -112,9 +113,15 @@ class Pagination(BasePagination):
             },
         }
 
-    def get_schema_operation_parameters(self, view):
-        return [
-            {"name": "page_size", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}},
-            {"name": "after", "in": "query", "required": False, "schema": {"type": "string"}},
-            {"name": "before", "in": "query", "required": False, "schema": {"type": "string"}},
-        ]
+
+def page_parameters(key: str) -> list[OpenApiParameter]:
+    """The query parameters of a list keyed by ``key`` (``link_name`` or ``id``), for the schema."""
+    position = int if key == "id" else str
+    return [
+        OpenApiParameter(
+            "page_size", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+            description=f"Items per page (default {DEFAULT_PAGE_SIZE}).",
+        ),
+        OpenApiParameter("after", position, description=f"Start after this {key} (``next`` carries it)."),
+        OpenApiParameter("before", position, description=f"End before this {key} (``previous`` carries it)."),
+    ]

@@ -6,7 +6,7 @@ import logging
 import time
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -19,7 +19,7 @@ from ..invoke import invoke
 from ..models import CustomService, Event, Role
 from . import serializers as s
 from . import service_serializers as ss
-from .pagination import Pagination
+from .pagination import Pagination, page_parameters
 
 ADMIN_ONLY = (Role.ADMIN,)
 logger = logging.getLogger(__name__)
@@ -32,14 +32,13 @@ def _body(request) -> dict:
     return dict(data)
 
 
-def _choice(query, name: str, choices: tuple[str, ...]) -> str | None:
-    """An enumerated filter: absent means no filter; anything else must be a choice."""
-    if name not in query:
-        return None
-    value = query[name]
-    if value not in choices:
-        raise ValidationFailed.field(name, f"Must be one of: {', '.join(choices)}.")
-    return value
+def _valid(serializer_class, data: dict) -> dict:
+    """Run an input serializer; its errors become the ``validation_error`` envelope. (A query
+    string goes in as ``.dict()``, its last value per name: DRF reads a QueryDict as an HTML
+    form, where an empty value means "not given".)"""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
 class OrgScopedMixin:
@@ -63,19 +62,12 @@ class ServiceViewSet(OrgScopedMixin, viewsets.ViewSet):
             "custom": {c.link_name: c for c in CustomService.objects.filter(organisation=self.organisation)},
         }
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("auth_type", str, enum=["api_key", "basic", "oauth1", "oauth2"]),
-            OpenApiParameter("kind", str, enum=["preconfigured", "custom"]),
-            OpenApiParameter("search", str),
-        ],
-        responses=s.page_of(ss.ServiceOutSerializer),
-    )
+    @extend_schema(parameters=[s.ServiceFilterSerializer, *page_parameters("link_name")], responses=s.page_of(ss.ServiceOutSerializer))
     def list(self, request):
-        q = request.query_params
-        kind = _choice(q, "kind", ("preconfigured", "custom"))
-        auth_type = _choice(q, "auth_type", ("api_key", "basic", "oauth1", "oauth2"))
-        items = selectors.service_list(organisation=self.organisation, auth_type=auth_type, kind=kind, search=q.get("search"))
+        q = _valid(s.ServiceFilterSerializer, request.query_params.dict())
+        items = selectors.service_list(
+            organisation=self.organisation, auth_type=q.get("auth_type"), kind=q.get("kind"), search=q.get("search")
+        )
         paginator = Pagination("link_name")
         page = paginator.paginate_queryset(items, request)
         return paginator.get_paginated_response(ss.ServiceOutSerializer(page, many=True, context=self._context()).data)
@@ -137,23 +129,17 @@ class ConnectionViewSet(OrgScopedMixin, viewsets.ViewSet):
         return Response(data, status=code)
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("status", str, enum=["pending", "connected", "needs_reauth", "revoked"]),
-            OpenApiParameter("service", str),
-            OpenApiParameter("search", str),
-        ],
-        responses=s.page_of(s.ConnectionOutSerializer),
+        parameters=[s.ConnectionFilterSerializer, *page_parameters("link_name")], responses=s.page_of(s.ConnectionListItemSerializer)
     )
     def list(self, request):
-        q = request.query_params
-        status_filter = _choice(q, "status", ("pending", "connected", "needs_reauth", "revoked"))
+        q = _valid(s.ConnectionFilterSerializer, request.query_params.dict())
         rows = selectors.connection_list_values(
-            organisation=self.organisation, status=status_filter, service=q.get("service") or None, search=q.get("search") or None,
+            organisation=self.organisation, status=q.get("status"), service=q.get("service") or None, search=q.get("search") or None,
             link_names=token_limits.allowed_connections(getattr(request.auth, "api_token", None)),
         )
         paginator = Pagination("link_name")
         page = selectors.with_custom_services(selectors.listed(paginator.paginate_queryset(rows, request)))
-        return paginator.get_paginated_response(s.ConnectionOutSerializer(page, many=True, context={"with_snippets": False}).data)
+        return paginator.get_paginated_response(s.ConnectionListItemSerializer(page, many=True, context={"with_snippets": False}).data)
 
     @extend_schema(responses=s.ConnectionOutSerializer)
     def retrieve(self, request, link_name=None):
@@ -161,21 +147,15 @@ class ConnectionViewSet(OrgScopedMixin, viewsets.ViewSet):
 
     @extend_schema(request=s.ConnectionCreateSerializer, responses={201: s.ConnectionWithLinkSerializer})
     def create(self, request):
-        data = _body(request)
-        unknown = set(data) - {"name", "link_name", "service", "scopes", "credentials", "config"}
-        if unknown:
-            raise ValidationFailed("Unknown fields.", fields={k: ["Unknown field."] for k in sorted(unknown)})
-        connection, url = services.connection_create(
-            organisation=self.organisation, actor=self.actor, name=data.get("name"), link_name=data.get("link_name"),
-            service=data.get("service"), scopes=data.get("scopes"), credentials=data.get("credentials"),
-            config=data.get("config"),
-        )
+        data = _valid(s.ConnectionCreateSerializer, _body(request))
+        connection, url = services.connection_create(organisation=self.organisation, actor=self.actor, **data)
         return self._out(self._get(connection.link_name), authorize_url=url, code=status.HTTP_201_CREATED, include_link=True)
 
-    @extend_schema(request=s.ConnectionUpdateSerializer, responses=s.ConnectionWithLinkSerializer)
+    @extend_schema(request=s.ConnectionUpdateSerializer, responses=s.ConnectionUpdatedSerializer)
     def partial_update(self, request, link_name=None):
+        changes = _valid(s.ConnectionUpdateSerializer, _body(request))
         _connection, url = services.connection_update(
-            organisation=self.organisation, actor=self.actor, link_name=link_name, data=_body(request)
+            organisation=self.organisation, actor=self.actor, link_name=link_name, data=changes
         )
         return self._out(self._get(link_name), authorize_url=url, include_link=url is not None)
 
@@ -208,7 +188,7 @@ class ConnectionViewSet(OrgScopedMixin, viewsets.ViewSet):
     def test(self, request, link_name=None):
         return Response(services.connection_test(organisation=self.organisation, actor=self.actor, link_name=link_name))
 
-    @extend_schema(responses=s.page_of(s.InvocationLogSerializer))
+    @extend_schema(parameters=page_parameters("id"), responses=s.page_of(s.InvocationLogSerializer))
     @action(detail=True, methods=["get"])
     def logs(self, request, link_name=None):
         connection = selectors.connection_get(organisation=self.organisation, link_name=link_name, annotate=False)
@@ -256,19 +236,14 @@ class InvokeView(OrgScopedMixin, APIView):
 
     @extend_schema(request=s.InvokeInSerializer, responses=s.InvokeOutSerializer)
     def post(self, request):
-        data = _body(request)
-        allowed = {"connection", "url", "method", "params", "headers", "json", "form", "body", "timeout", "retries"}
-        unknown = set(data) - allowed
-        if unknown:
-            raise ValidationFailed("Unknown fields.", fields={k: ["Unknown field."] for k in sorted(unknown)})
-        result = invoke(organisation=self.organisation, actor=self.actor, **{k: data.get(k) for k in allowed})
-        return Response(result)
+        data = _valid(s.InvokeInSerializer, _body(request))
+        return Response(invoke(organisation=self.organisation, actor=self.actor, **data))
 
 
 class EventViewSet(OrgScopedMixin, viewsets.ViewSet):
     read_roles = ADMIN_ONLY
 
-    @extend_schema(responses=s.page_of(s.EventSerializer))
+    @extend_schema(parameters=page_parameters("id"), responses=s.page_of(s.EventSerializer))
     def list(self, request):
         paginator = Pagination("id", descending=True)
         events = Event.objects.filter(organisation=self.organisation)
@@ -292,8 +267,8 @@ class WebhookView(OrgScopedMixin, APIView):
 
     @extend_schema(request=s.WebhookInSerializer, responses=s.WebhookCreatedSerializer)
     def put(self, request):
-        data = _body(request)
-        secret = notifications.webhook_set(organisation=self.organisation, actor=self.actor, url=data.get("url"))
+        data = _valid(s.WebhookInSerializer, _body(request))
+        secret = notifications.webhook_set(organisation=self.organisation, actor=self.actor, url=data["url"])
         return Response({"url": self.organisation.webhook_url, "secret": secret})
 
     @extend_schema(responses={204: None})
