@@ -1,5 +1,7 @@
 """Property-based tests of the API against its own OpenAPI schema (schemathesis), with two
-organisations' tokens: no 5xx, no schema violations, and no canary secret in any answer."""
+organisations' tokens and every check schemathesis has: no 5xx, no answer the schema does
+not describe, no request the schema allows refused for its shape (nor one it forbids
+accepted), and no canary secret in any answer."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import pytest
 import schemathesis
 from django.core.wsgi import get_wsgi_application
 from hypothesis import HealthCheck, settings
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.config import SchemathesisConfig
 
 from connections_app.models import Role
 
@@ -23,10 +25,39 @@ def _load_schema():
     from drf_spectacular.renderers import OpenApiJsonRenderer
 
     document = json.loads(OpenApiJsonRenderer().render(SchemaGenerator().get_schema(request=None, public=True)))
-    loaded = schemathesis.openapi.from_dict(document)
+    loaded = schemathesis.openapi.from_dict(document, config=SchemathesisConfig.from_str(MEANING_CHECKED))
     loaded.app = get_wsgi_application()
     return loaded
 
+
+# Valid by the schema is not always valid by meaning: these operations may refuse a
+# well-formed request (400) for what only stored data can tell. Every other operation must
+# accept what its schema allows.
+MEANING_CHECKED = """
+# Half the path link names name what the fixture stored, so answers with data are checked too.
+[dictionaries.stored]
+values = ["acme_main", "acme_crm", "github"]
+
+[parameters]
+"path.link_name" = { dictionary = "stored", probability = 0.5 }
+
+# the service must exist in the organisation; scopes must be the service's; config its fields
+[[operations]]
+include-name = "POST /api/v1/connections/"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429"]
+
+# link_name may be sent only unchanged; scopes only for OAuth services
+[[operations]]
+include-name = "PATCH /api/v1/connections/{link_name}/"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429"]
+
+# The custom-service input is being rewritten as one definition (issue 13, points 1-2); its
+# serializer does not yet carry the link-name pattern or the per-auth-type rules.
+[[operations]]
+include-path-regex = "^/api/v1/services/"
+include-method-regex = "^(POST|PATCH)$"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429"]
+"""
 
 schema = _load_schema()
 
@@ -38,6 +69,9 @@ def tokens(org, other_org, member_client, upstream):
                                      "base_url": upstream.url}, format="json")
     admin.post("/api/v1/connections/", {"name": "A", "link_name": "acme_main", "service": "acme_crm", "credentials": {"X-Api-Key": CANARY}}, format="json")
     admin.put("/api/v1/services/github/client/", {"client_id": "gh", "client_secret": CANARY}, format="json")
+    # Log rows for the logs operation to answer with: a call that got an answer, one that did not.
+    admin.post("/api/v1/invoke/", {"connection": "acme_main", "url": "/anything"}, format="json")
+    admin.post("/api/v1/invoke/", {"connection": "acme_main", "url": "http://localhost:9/"}, format="json")
     other = member_client(other_org, Role.DEVELOPER, username="fuzz-other")
     # Calls go straight into the WSGI app, inside the test's transaction: keep Django from
     # closing the connection after each request, as its own test client does (it reconnects
@@ -57,11 +91,6 @@ def tokens(org, other_org, member_client, upstream):
 def test_api_conforms_to_its_schema(case, tokens):
     # Each case runs as the organisation that owns the data and as another one probing it.
     for token in (tokens["owner"], tokens["other"]):
-        response = case.call_and_validate(
-            headers={"Authorization": f"Token {token}"},
-            # Valid by the schema's shape is not valid by meaning (an unknown service, a link
-            # name taken): a 4xx there is right, so this one check does not apply.
-            excluded_checks=[positive_data_acceptance],
-        )
+        response = case.call_and_validate(headers={"Authorization": f"Token {token}"})
         assert response.status_code < 500
         assert CANARY not in response.text
