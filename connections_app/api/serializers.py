@@ -218,17 +218,17 @@ class EventSerializer(serializers.ModelSerializer):
 
 
 # -- invoke --------------------------------------------------------------------------------
-@extend_schema_field({"type": "string", "enum": list(METHODS), "description": "Case-insensitive; default GET."})
-class MethodField(serializers.Field):
-    default_error_messages = {"invalid": f"Must be one of {', '.join(METHODS)}."}
+class MethodField(serializers.ChoiceField):
+    """One of ``METHODS``, in any case; null means GET."""
+
+    def __init__(self, **kwargs):
+        message = f"Must be one of {', '.join(METHODS)}."
+        super().__init__(choices=METHODS, error_messages={"invalid_choice": message, "blank": message}, **kwargs)
 
     def to_internal_value(self, data):
         if isinstance(data, str) and data.upper() in METHODS:
             return data.upper()
-        self.fail("invalid")
-
-    def to_representation(self, value):
-        return value
+        self.fail("invalid_choice", input=data)
 
 
 @extend_schema_field({
@@ -260,7 +260,7 @@ class InvokeInSerializer(StrictInput):
 
     connection = required_text(help_text="The connection's link name.")
     url = required_text(help_text="An absolute http(s) URL, or a path resolved against the service's base_url.")
-    method = MethodField(required=False, allow_null=True)
+    method = MethodField(required=False, allow_null=True, help_text="Case-insensitive; default GET.")
     params = TextMap(numbers=True, lists=True, required=False, allow_null=True)
     headers = TextMap(numbers=True, required=False, allow_null=True)
     json = AnyJSONInField(required=False, allow_null=True)
