@@ -15,6 +15,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
+from rest_framework.fields import get_error_detail
 
 from services_catalog.schema import LINK_NAME_MESSAGE, LINK_NAME_RE
 
@@ -33,6 +35,11 @@ class StrictInput(serializers.Serializer):
     # prototype instance without data, and shared: a field keeps no per-request state.
     unknown_field_message = "Unknown field."
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        hooks = [f"validate_{name}" for name in cls._declared_fields if hasattr(cls, f"validate_{name}")]
+        assert not hooks, f"{cls.__name__}: StrictInput runs no validate_<field> hooks: {hooks}"
+
     def __init__(self, *args, **kwargs):
         assert not kwargs.get("partial") and "context" not in kwargs, "StrictInput takes no context and is never partial"
         super().__init__(*args, **kwargs)
@@ -47,11 +54,30 @@ class StrictInput(serializers.Serializer):
         return bound
 
     def to_internal_value(self, data):
-        if isinstance(data, Mapping):
-            unknown = [key for key in data if key not in self.fields]
-            if unknown:
-                raise serializers.ValidationError({key: [self.unknown_field_message] for key in sorted(unknown)})
-        return super().to_internal_value(data)
+        if not isinstance(data, Mapping):
+            return super().to_internal_value(data)  # DRF's own "expected a dictionary" error
+        fields = self.fields
+        unknown = [key for key in data if key not in fields]
+        if unknown:
+            raise serializers.ValidationError({key: [self.unknown_field_message] for key in sorted(unknown)})
+        # DRF's loop, minus what these serializers never use (sources, defaults, partial,
+        # validate_<field> hooks): an absent optional field is skipped without raising and
+        # catching SkipField. This halves the cost of validating invoke's body.
+        validated, errors = {}, {}
+        for name, field in fields.items():
+            if name not in data:
+                if field.required:
+                    errors[name] = [ErrorDetail(field.error_messages["required"], code="required")]
+                continue
+            try:
+                validated[name] = field.run_validation(data[name])
+            except serializers.ValidationError as exc:
+                errors[name] = exc.detail
+            except ValidationError as exc:  # Django's, from a validator
+                errors[name] = get_error_detail(exc)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return validated
 
 
 class Text(serializers.CharField):

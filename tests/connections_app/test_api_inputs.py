@@ -157,3 +157,20 @@ def test_input_serializers_bind_their_fields_once_and_share_no_state():
     assert first.validated_data == {"connection": "a", "url": "/x"} and list(second.errors) == ["retries"]
     with pytest.raises(AssertionError):
         s.InvokeInSerializer(data={}, partial=True)
+
+
+def test_missing_required_fields_and_bodies_that_are_not_objects(admin, connection):
+    assert error(admin.post("/api/v1/invoke/", {"connection": "acme_main"}, format="json")) == {
+        "code": "validation_error", "message": "url: This field is required.", "fields": {"url": ["This field is required."]},
+    }
+    assert error(admin.post("/api/v1/connections/", {}, format="json"))["fields"] == {
+        name: ["This field is required."] for name in ("name", "link_name", "service")
+    }
+    assert error(admin.post("/api/v1/invoke/", ["acme_main"], format="json")) == {"code": "validation_error", "message": "Send a JSON object."}
+
+
+def test_strict_input_refuses_hooks_it_would_not_run():
+    from connections_app.api.fields import StrictInput, Text
+
+    with pytest.raises(AssertionError):
+        type("Hooked", (StrictInput,), {"name": Text(), "validate_name": lambda self, value: value})
