@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import ProhibitNullCharactersValidator, RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
@@ -81,13 +81,16 @@ class StrictInput(serializers.Serializer):
 
 
 class Text(serializers.CharField):
-    """A JSON string, taken as sent: anything else (a number, a list) is refused."""
+    """A JSON string, taken as sent: anything else (a number, a list) is refused. DRF
+    refuses NUL characters in it (no database stores them) unless ``nul_ok``."""
 
     default_error_messages = {"invalid": "Must be a string."}
 
-    def __init__(self, **kwargs):
+    def __init__(self, *, nul_ok: bool = False, **kwargs):
         kwargs.setdefault("trim_whitespace", False)
         super().__init__(**kwargs)
+        if nul_ok:
+            self.validators = [v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)]
 
     def to_internal_value(self, data):
         if not isinstance(data, str):

@@ -265,7 +265,10 @@ class InvokeInSerializer(StrictInput):
     headers = TextMap(numbers=True, required=False, allow_null=True)
     json = AnyJSONInField(required=False, allow_null=True)
     form = TextMap(numbers=True, required=False, allow_null=True)
-    body = Text(required=False, allow_null=True, allow_blank=True, error_messages={"invalid": "Must be a string (use json for JSON bodies)."})
+    body = Text(
+        required=False, allow_null=True, allow_blank=True, nul_ok=True,  # sent upstream as is, never stored
+        error_messages={"invalid": "Must be a string (use json for JSON bodies)."},
+    )
     timeout = TimeoutField(required=False, allow_null=True)
     retries = WholeNumber(
         min_value=0, max_value=MAX_RETRIES, required=False, allow_null=True,

@@ -174,3 +174,13 @@ def test_strict_input_refuses_hooks_it_would_not_run():
 
     with pytest.raises(AssertionError):
         type("Hooked", (StrictInput,), {"name": Text(), "validate_name": lambda self, value: value})
+
+
+def test_nul_characters(admin, connection, upstream):
+    # No database stores them: refused where a value is stored or looked up...
+    assert error(admin.patch("/api/v1/connections/acme_main/", {"name": "a\x00b"}, format="json"))["fields"] == {
+        "name": ["Null characters are not allowed."]
+    }
+    # ...but a body is only sent on, as it always was.
+    sent = admin.post("/api/v1/invoke/", {"connection": "acme_main", "url": "/anything", "method": "POST", "body": "a\x00b"}, format="json")
+    assert sent.status_code == 200 and upstream.counts["/anything"] == 1
