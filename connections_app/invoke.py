@@ -59,8 +59,15 @@ def resolve_url(url: str, base_url: str | None) -> str:
 
 
 def _check_request(params, headers, json, form, body, injected: set[str]) -> None:
-    """What the request's shape cannot say: one body at most, no transport headers, and no
-    caller value where a credential goes. (Types and ranges: api/serializers.InvokeInSerializer.)"""
+    """What the request's shape cannot say: names that are not empty and have no line break,
+    one body at most, no transport headers, and no caller value where a credential goes.
+    (Types, ranges and values: api/serializers.InvokeInSerializer.)"""
+    for field, values in (("params", params), ("headers", headers), ("form", form)):
+        for key in values or {}:
+            if not key:
+                raise ValidationFailed.field(field, f"{key!r} must map to a string.")
+            if any(c in key for c in "\r\n\0"):
+                raise ValidationFailed.field(field, f"{key!r} contains a line break.")
     if sum(x is not None for x in (json, form, body)) > 1:
         raise ValidationFailed.field("body", "Send at most one of json, form and body.")
     for key in headers or {}:

@@ -138,15 +138,16 @@ class TextList(serializers.Field):
 
 class TextMap(serializers.Field):
     """An object of names to strings (optionally numbers, or lists of those), judged whole
-    and named by the field alone, as invoke always has; no line breaks in names or values.
-    Its value is names to strings (or lists of strings)."""
+    and named by the field alone, as invoke always has; no line break or NUL in a value.
+    Its value is names to strings (or lists of strings). (The names themselves are checked
+    by invoke: OpenAPI 3.0 cannot say what a property name may be.)"""
 
     default_error_messages = {
         "invalid": "Must be an object of names to strings.",
         "item": "{name!r} must map to a string.",
         "line_break": "{name!r} contains a line break.",
     }
-    scalar = (str,)
+    ONE_LINE = "^[^\\r\\n\\u0000]*$"  # for the schema; the same rule as _one_line()
 
     def __init__(self, *, numbers: bool = False, lists: bool = False, **kwargs):
         self.numbers, self.lists = numbers, lists
@@ -155,14 +156,18 @@ class TextMap(serializers.Field):
     def _scalar(self, item) -> bool:
         return isinstance(item, str) or (self.numbers and isinstance(item, (int, float)) and not isinstance(item, bool))
 
+    @staticmethod
+    def _one_line(item) -> bool:
+        return not isinstance(item, str) or not any(c in item for c in "\r\n\0")
+
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             self.fail("invalid")
         for key, item in data.items():
-            ok = self._scalar(item) or (self.lists and isinstance(item, list) and all(self._scalar(i) for i in item))
-            if not ok or not key:
+            items = item if self.lists and isinstance(item, list) else [item]
+            if not all(self._scalar(i) for i in items):
                 self.fail("item", name=key)
-            if any(c in key + str(item) for c in "\r\n\0"):
+            if not all(self._one_line(i) for i in items):
                 self.fail("line_break", name=key)
         # Typed for what follows: numbers become the text they would travel as (requests
         # refuses a number as a header value).
@@ -171,10 +176,9 @@ class TextMap(serializers.Field):
     def to_representation(self, value):
         return value
 
-
     def schema(self) -> dict:
         """Its OpenAPI schema (schema.TextMapExtension hands it to drf-spectacular)."""
-        scalar: list[dict] = [{"type": "string"}, *([{"type": "number"}] if self.numbers else [])]
+        scalar: list[dict] = [{"type": "string", "pattern": self.ONE_LINE}, *([{"type": "number"}] if self.numbers else [])]
         values = [*scalar, *([{"type": "array", "items": {"oneOf": scalar} if self.numbers else scalar[0]}] if self.lists else [])]
         return {"type": "object", "additionalProperties": {"oneOf": values} if len(values) > 1 else values[0]}
 
