@@ -60,7 +60,7 @@ def test_a_generated_client_drives_a_whole_session(client_package, live_server, 
         "link_name": "acme_crm", "name": "Acme CRM", "auth_type": "api_key", "param_type": "header",
         "parameters": [{"key": "X-Api-Key", "display_name": "API key"}], "base_url": upstream.url, "allowed_hosts": ["127.0.0.1"],
     }))
-    assert isinstance(service, models.ServiceOut) and service.kind == models.KindEnum.CUSTOM
+    assert isinstance(service, models.Service) and service.kind == models.KindEnum.CUSTOM
     assert service.oauth2 is None and service.allowed_hosts == ["127.0.0.1"]
 
     # Connections, then every page of them.

@@ -34,25 +34,32 @@ def _load_schema():
 # well-formed request (400) for what only stored data can tell. Every other operation must
 # accept what its schema allows.
 MEANING_CHECKED = """
-# Half the path link names name what the fixture stored, so answers with data are checked too.
+# Half the connections' path link names name what the fixture stored, so answers with data
+# (a connection, its logs) are checked too.
 [dictionaries.stored]
-values = ["acme_main", "acme_crm", "github"]
+values = ["acme_main"]
 
-[parameters]
-"path.link_name" = { dictionary = "stored", probability = 0.5 }
+[[operations]]
+include-path-regex = "^/api/v1/connections/[{]"
+parameters = { "path.link_name" = { dictionary = "stored", probability = 0.5 } }
 
 # the service must exist in the organisation; scopes must be the service's; config its fields
 [[operations]]
 include-name = "POST /api/v1/connections/"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429"]
 
-# link_name may be sent only unchanged; scopes only for OAuth services
+# link_name may be sent only unchanged; scopes only to an OAuth connection
 [[operations]]
 include-name = "PATCH /api/v1/connections/{link_name}/"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429"]
 
-# The custom-service input is being rewritten as one definition (issue 13, points 1-2); its
-# serializer does not yet carry the link-name pattern or the per-auth-type rules.
+# only OAuth connections (with consent, for reconnect) can be reconnected or refreshed
+[[operations]]
+include-path-regex = "^/api/v1/connections/[{]link_name[}]/(reconnect|refresh)/$"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429"]
+
+# Custom services (services.custom_service_parse) refuse URLs that are not absolute http(s)
+# and apply rules per auth type that the service definition's JSON schema does not carry.
 [[operations]]
 include-path-regex = "^/api/v1/services/"
 include-method-regex = "^(POST|PATCH)$"
