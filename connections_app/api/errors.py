@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from .. import errors as domain_errors
 from ..crypto import EncryptionKeyUnavailable
 from ..errors import ConnectionsError, KeyUnavailable, ServiceUnavailable
+from .fields import UNKNOWN
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +40,11 @@ ERROR_CODES = tuple(dict.fromkeys([
 ]))
 
 
-def validation_message(fields: dict[str, list[str]]) -> str:
-    """One failing field reads as ``ValidationFailed.field`` writes it; several, in general."""
+def validation_message(fields: dict[str, list[str]], codes: dict[str, list[str]]) -> str:
+    """Only unknown fields: "Unknown fields."; one failing field reads as
+    ``ValidationFailed.field`` writes it; several, in general."""
+    if {code for field_codes in codes.values() for code in field_codes} == {UNKNOWN}:
+        return "Unknown fields."
     if len(fields) == 1:
         (name, messages), = fields.items()
         if len(messages) == 1:
@@ -92,7 +96,7 @@ def exception_handler(exc, context):
         if isinstance(exc, kind):
             if isinstance(exc, exceptions.ValidationError):
                 fields = _flatten(exc.detail)
-                message = validation_message(fields)
+                message = validation_message(fields, _flatten(exc.get_codes()))
             else:
                 fields = None
                 message = str(exc.detail) if hasattr(exc, "detail") else str(exc)

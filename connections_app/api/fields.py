@@ -21,6 +21,8 @@ from rest_framework.fields import get_error_detail
 from services_catalog.schema import LINK_NAME_MESSAGE, LINK_NAME_RE
 
 REQUIRED = "This field is required."
+#: The error code of an unknown field (api/errors.py words the message by it).
+UNKNOWN = "unknown"
 #: The link-name rule for the schema: the catalog's own regular expression.
 LINK_NAME_PATTERN = LINK_NAME_RE.pattern
 
@@ -59,7 +61,7 @@ class StrictInput(serializers.Serializer):
         fields = self.fields
         unknown = [key for key in data if key not in fields]
         if unknown:
-            raise serializers.ValidationError({key: [self.unknown_field_message] for key in sorted(unknown)})
+            raise serializers.ValidationError({key: [self.unknown_field_message] for key in sorted(unknown)}, code=UNKNOWN)
         # DRF's loop, minus what these serializers never use (sources, defaults, partial,
         # validate_<field> hooks): an absent optional field is skipped without raising and
         # catching SkipField. This halves the cost of validating invoke's body.
@@ -112,7 +114,7 @@ class LinkName(Text):
     default_error_messages = {"invalid": LINK_NAME_MESSAGE}
 
     def __init__(self, **kwargs):
-        messages = {"required": REQUIRED, "null": LINK_NAME_MESSAGE, "blank": LINK_NAME_MESSAGE}
+        messages = {"required": LINK_NAME_MESSAGE, "null": LINK_NAME_MESSAGE, "blank": LINK_NAME_MESSAGE}
         super().__init__(error_messages={**messages, **kwargs.pop("error_messages", {})}, **kwargs)
 
     def to_internal_value(self, data):
