@@ -58,16 +58,29 @@ def resolve_url(url: str, base_url: str | None) -> str:
     return url
 
 
-def _check_request(params, headers, json, form, body, injected: set[str]) -> None:
-    """What the request's shape cannot say: names that are not empty and have no line break,
-    one body at most, no transport headers, and no caller value where a credential goes.
-    (Types, ranges and values: api/serializers.InvokeInSerializer.)"""
+def _one_line(value) -> bool:
+    items = value if isinstance(value, list) else [value]
+    return not any(isinstance(i, str) and any(c in i for c in "\r\n\0") for i in items)
+
+
+def _check_request(method, params, headers, json, form, body, timeout, retries, injected: set[str]) -> None:
+    """The limits every caller is held to (the REST API's serializer, the MCP tools and
+    connection tests alike): a known method, one-line names and values, the timeout and
+    retry ranges, one body at most, no transport headers, and no caller value where a
+    credential goes. Types are the caller's (api/serializers.InvokeInSerializer)."""
+    if method not in METHODS:
+        raise ValidationFailed.field("method", f"Must be one of {', '.join(METHODS)}.")
     for field, values in (("params", params), ("headers", headers), ("form", form)):
-        for key in values or {}:
+        for key, value in (values or {}).items():
             if not key:
                 raise ValidationFailed.field(field, f"{key!r} must map to a string.")
-            if any(c in key for c in "\r\n\0"):
+            if any(c in key for c in "\r\n\0") or not _one_line(value):
                 raise ValidationFailed.field(field, f"{key!r} contains a line break.")
+    limit = settings.CONNECTIONS_INVOKE_MAX_TIMEOUT
+    if not 0 < timeout <= limit:
+        raise ValidationFailed.field("timeout", f"Must be a number of seconds above 0 and at most {limit}.")
+    if not 0 <= retries <= MAX_RETRIES:
+        raise ValidationFailed.field("retries", f"Must be a whole number from 0 to {MAX_RETRIES}.")
     if sum(x is not None for x in (json, form, body)) > 1:
         raise ValidationFailed.field("body", "Send at most one of json, form and body.")
     for key in headers or {}:
@@ -87,9 +100,10 @@ def invoke(
 ) -> dict:
     """Make the request through the connection; return the invoke envelope.
 
-    Takes validated values (``api.serializers.InvokeInSerializer``: a method in ``METHODS``,
-    maps of names to strings or numbers without line breaks, ``0 < timeout <= max``,
-    ``0 <= retries <= MAX_RETRIES``); ``None`` means the default."""
+    Takes typed values (``api.serializers.InvokeInSerializer`` makes them from a request
+    body: maps of names to strings, a number of seconds, a whole number of retries);
+    ``None`` means the default. Ranges and the rules of ``_check_request`` hold for
+    every caller."""
     method = (method or "GET").upper()
     timeout = settings.CONNECTIONS_INVOKE_DEFAULT_TIMEOUT if timeout is None else timeout
     retries = retries or 0
@@ -105,7 +119,7 @@ def invoke(
         service = selectors.connection_service(conn, with_secrets=True)
     strategy = strategy_for(service)
     full_url = resolve_url(url, service.base_url)
-    _check_request(params, headers, json, form, body, strategy.injected_names())
+    _check_request(method, params, headers, json, form, body, timeout, retries, strategy.injected_names())
     request = http.OutboundRequest(
         method=method, url=full_url, params=params, headers={**service.default_headers, **(headers or {})}, json=json, form=form,
         body=body.encode() if body is not None else None,

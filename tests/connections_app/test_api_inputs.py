@@ -189,3 +189,20 @@ def test_nul_characters(admin, connection, upstream):
     # ...but a body is only sent on, as it always was.
     sent = admin.post("/api/v1/invoke/", {"connection": "acme_main", "url": "/anything", "method": "POST", "body": "a\x00b"}, format="json")
     assert sent.status_code == 200 and upstream.counts["/anything"] == 1
+
+
+@pytest.mark.parametrize("request_kwargs, field", [
+    ({"timeout": 500}, "timeout"),
+    ({"retries": 9}, "retries"),
+    ({"method": "TRACE"}, "method"),
+    ({"headers": {"X-Note": "a\r\nX-Evil: 1"}}, "headers"),
+    ({"params": {"tags": ["a", "b\nc"]}}, "params"),
+])
+def test_invoke_holds_its_limits_for_every_caller(org, admin, connection, upstream, request_kwargs, field):
+    """The MCP tools call invoke() with their own (pydantic) types: the limits are invoke's."""
+    from connections_app.errors import ValidationFailed
+    from connections_app.invoke import invoke
+
+    with pytest.raises(ValidationFailed) as raised:
+        invoke(organisation=org, actor=None, connection="acme_main", url="/anything", **request_kwargs)
+    assert list(raised.value.fields) == [field] and upstream.requests == []
