@@ -36,6 +36,7 @@ class StrictInput(serializers.Serializer):
     # no context and are never ``partial``, so their fields are bound once per class, to a
     # prototype instance without data, and shared: a field keeps no per-request state.
     unknown_field_message = "Unknown field."
+    refuses_unknown_fields = True  # the schema says additionalProperties: false (schema.py)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

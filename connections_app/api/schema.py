@@ -5,7 +5,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSe
 from django.conf import settings
 from drf_spectacular.openapi import AutoSchema
 
-from .fields import LINK_NAME_PATTERN, StrictInput
+from .fields import LINK_NAME_PATTERN
 
 
 class TokenAuthScheme(OpenApiAuthenticationExtension):
@@ -64,7 +64,7 @@ class ConnectionsAutoSchema(AutoSchema):
 
     def _map_basic_serializer(self, serializer, direction):
         schema = super()._map_basic_serializer(serializer, direction)
-        if isinstance(serializer, StrictInput):
+        if getattr(serializer, "refuses_unknown_fields", False):  # StrictInput and the like
             schema["additionalProperties"] = False
         return schema
 

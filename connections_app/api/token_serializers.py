@@ -13,6 +13,8 @@ class TokenInSerializer(serializers.Serializer):
     """``{name, connections, actions, expires_at}``; each limit ``null`` (or absent) for
     none. Unknown fields are refused, so a misspelt limit never yields a wider token."""
 
+    refuses_unknown_fields = True  # the schema says additionalProperties: false (api/schema.py)
+
     name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     connections = serializers.ListField(
         child=serializers.CharField(max_length=50), allow_null=True, required=False, default=None, allow_empty=False,
