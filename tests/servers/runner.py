@@ -20,7 +20,8 @@ class RunningServer:
     """Handle on a WSGI app being served in a background thread."""
 
     def __init__(self, app, host: str = "127.0.0.1", threads: int = THREADS):
-        self._server = create_server(app, host=host, port=0, threads=threads, channel_timeout=30)
+        # A short loop timeout lets stop() end the serving loop at once instead of after 1 s.
+        self._server = create_server(app, host=host, port=0, threads=threads, channel_timeout=30, asyncore_loop_timeout=0.05)
         self.host = host
         self.port = self._server.effective_port
         self._thread = threading.Thread(target=self._server.run, name=f"wsgi-{host}:{self.port}", daemon=True)
@@ -32,9 +33,23 @@ class RunningServer:
         return f"http://{self.host}:{self.port}"
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop accepting requests and wait for the serving thread (idempotent)."""
-        self._server.close()
-        self._thread.join(timeout)
+        """Stop accepting requests and wait for the serving thread (idempotent).
+
+        waitress's loop runs while its socket map holds anything, and its task trigger
+        stays there after ``close()``; so the loop thread itself closes every channel (a
+        thunk through the trigger: closing them from here would pull sockets from under
+        its ``select``), and the loop ends.
+        """
+        if self._thread.is_alive():
+            channels = self._server._map  # noqa: SLF001 - waitress keeps no public handle
+
+            def close_all():
+                for channel in list(channels.values()):
+                    channel.close()
+
+            self._server.trigger.pull_trigger(close_all)
+            self._thread.join(timeout)
+        self._server.task_dispatcher.shutdown(timeout=timeout)
 
     def __enter__(self) -> "RunningServer":
         return self
