@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from contextlib import asynccontextmanager
 
 import httpx2
@@ -42,6 +43,26 @@ async def mcp_session(server, key: str):
                 yield session
 
 
+def run_async(coroutine_function):
+    """Run an async client step to the end, in a thread of its own: the browser tests'
+    Playwright (sync API) keeps an event loop running in the main thread, where
+    ``asyncio.run`` would refuse to start."""
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = asyncio.run(coroutine_function())
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def call(server, key: str, tool: str, **arguments):
     """Call one tool in a fresh session; return the CallToolResult."""
 
@@ -49,7 +70,7 @@ def call(server, key: str, tool: str, **arguments):
         async with mcp_session(server, key) as session:
             return await session.call_tool(tool, arguments)
 
-    return asyncio.run(run())
+    return run_async(run)
 
 
 def text_of(result) -> str:

@@ -3,7 +3,6 @@ product under gunicorn, with connections to a local httpbin."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
@@ -14,7 +13,7 @@ from connections_app import services
 from connections_app.models import ApiToken, Event, InvocationLog, Role
 from tests.conftest import api_key_service
 
-from .conftest import MAX_BODY_CHARS, call, data_of, mcp_session, text_of
+from .conftest import MAX_BODY_CHARS, call, data_of, mcp_session, run_async, text_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,7 +56,7 @@ def test_initialize_and_list_tools(mcp_server, setup):
         async with mcp_session(mcp_server, key) as session:
             return await session.list_tools()
 
-    tools = {t.name: t for t in asyncio.run(run()).tools}
+    tools = {t.name: t for t in run_async(run).tools}
     assert set(tools) == {"list_connections", "get_connection", "invoke", "list_services"}
     for tool in tools.values():
         assert "Example" in tool.description and tool.input_schema["type"] == "object"
