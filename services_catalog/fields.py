@@ -48,7 +48,9 @@ SECRET = Secret()
 
 
 def _check_url(value: str) -> str:
-    parts = urlsplit(PLACEHOLDER_RE.sub("x", value))
+    # A URL may start with a placeholder for a whole origin kept from the provider
+    # ({instance_url}/services/data); the service checks that name is such a value.
+    parts = urlsplit(PLACEHOLDER_RE.sub("x", re.sub(r"^\{[a-z][a-z0-9_]*\}", "https://origin.invalid", value)))
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ValueError("Must be an absolute http(s) URL.")
     if parts.username or parts.password:
@@ -89,17 +91,53 @@ class Shape(BaseModel):
         return data
 
 
+def _value_template(value: str) -> str:
+    _one_line(value)
+    names = PLACEHOLDER_RE.findall(value)
+    if names != ["value"]:
+        raise ValueError("Must contain {value} exactly once and no other placeholder.")
+    return value
+
+
+def _token_template(value: str) -> str:
+    _one_line(value)
+    if "{access_token}" not in value or set(PLACEHOLDER_RE.findall(value)) - {"access_token", "token_prefix"}:
+        raise ValueError("Must contain {access_token}; {token_prefix} is the only other placeholder.")
+    return value
+
+
+# What travels: the user's bare value put into a template ("Bearer {value}").
+ValueTemplate = Annotated[str, StringConstraints(min_length=7, max_length=200), AfterValidator(_value_template)]
+TokenTemplate = Annotated[str, StringConstraints(min_length=14, max_length=200), AfterValidator(_token_template)]
+
+
+def fill_value(template: str, value: str) -> str:
+    """Put ``value`` into a value template (a plain replace: the value is never parsed)."""
+    return template.replace("{value}", value)
+
+
 class Parameter(Shape):
     """A credential a connection gives (API key services), and where it travels."""
 
     key: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,100}$", description="Header, query or form name it travels under.")]
     display_name: Annotated[str, StringConstraints(max_length=100)] = ""
+    value_template: Annotated[
+        ValueTemplate, Field(description="What travels: the value the user enters, put in place of {value}.")
+    ] = "{value}"
 
     @model_validator(mode="after")
     def _display_defaults_to_key(self) -> "Parameter":
         if not self.display_name:
             object.__setattr__(self, "display_name", self.key)
         return self
+
+
+class CredentialField(Parameter):
+    """A value a connection gives that an auth type asks for itself (not a service parameter):
+    it may be optional, or span lines (a PEM key, a JSON key file)."""
+
+    required: bool = True
+    multiline: bool = False
 
 
 class Scope(Shape):
