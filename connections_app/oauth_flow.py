@@ -197,8 +197,19 @@ def finish_oauth2(*, params: dict, browser_token: str | None) -> Connection:
     except tokens.RefreshFailed as exc:
         _set_error(connection, f"The token exchange failed: {exc.message}")
         raise FlowError("Token exchange failed", f"The token exchange failed: {exc.message}", connection=connection) from None
-    _connected(connection, token, record.scopes)
+    kept = _kept_values(connection, service, token, params)
+    _connected(connection, token, record.scopes, kept=kept)
     return connection
+
+
+def _kept_values(connection: Connection, service: ServiceDefinition, token: dict, params: dict) -> dict:
+    """The values the service keeps from the token answer and the callback (instance_url,
+    realmId); a value naming a host outside the service's allowed hosts stores nothing."""
+    try:
+        return tokens.kept_values(service=service, config=connection.config or {}, token=token, callback=params)
+    except tokens.RefreshFailed as exc:
+        _set_error(connection, f"The provider's answer was refused: {exc.message}")
+        raise FlowError("Answer refused", f"The provider's answer was refused: {exc.message}", connection=connection) from None
 
 
 def finish_oauth1(*, params: dict, browser_token: str | None) -> Connection:
@@ -234,10 +245,12 @@ def finish_oauth1(*, params: dict, browser_token: str | None) -> Connection:
     return locked
 
 
-def _connected(connection: Connection, token: dict, scopes: list[str]) -> None:
+def _connected(connection: Connection, token: dict, scopes: list[str], *, kept: dict | None = None) -> None:
     with transaction.atomic():
         locked = Connection.objects.select_for_update(of=("self",)).select_related("organisation").get(pk=connection.pk)
         locked.scopes = scopes
+        if kept:
+            locked.config = {**(locked.config or {}), **kept}
         tokens.store_token(locked, token, first=True)
         event_record(organisation=locked.organisation, actor="consent", action="connection.connected", target=locked.link_name)
 

@@ -38,6 +38,19 @@ def secret_input(**attrs) -> forms.PasswordInput:
     return forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password", "spellcheck": "false", **attrs})
 
 
+class SecretTextarea(forms.Textarea):
+    """A text area for a key file or PEM key that, like ``secret_input``, never renders a value."""
+
+    def format_value(self, value):
+        return None
+
+
+def credential_input(parameter) -> forms.Widget:
+    if getattr(parameter, "multiline", False):
+        return SecretTextarea(attrs={"rows": 6, "autocomplete": "off", "spellcheck": "false"})
+    return secret_input()
+
+
 def quiet(*forms_or_formsets) -> None:
     """Show bound forms without validating them (the "Add another row" round trip)."""
     for item in forms_or_formsets:
@@ -131,7 +144,8 @@ class ConnectionDetailsForm(DomainErrorsMixin, forms.Form):
         for index, parameter in enumerate(service.credential_fields()):
             self.credential_keys.append(parameter.key)
             self.fields[f"credential_{index}"] = forms.CharField(
-                label=parameter.display_name, strip=False, max_length=4096, widget=secret_input(),
+                label=parameter.display_name, strip=False, max_length=16384 if getattr(parameter, "multiline", False) else 4096,
+                widget=credential_input(parameter), required=getattr(parameter, "required", True),
                 help_text=f"Sent as {parameter.key}." if service.auth_type == "api_key" else "",
             )
 
@@ -198,7 +212,7 @@ class ConnectionEditForm(DomainErrorsMixin, forms.Form):
         for index, parameter in enumerate(service.credential_fields()):
             self.credential_keys.append(parameter.key)
             self.fields[f"credential_{index}"] = forms.CharField(
-                label=parameter.display_name, strip=False, required=False, max_length=4096, widget=secret_input(),
+                label=parameter.display_name, strip=False, required=False, max_length=4096, widget=credential_input(parameter),
                 help_text=SECRET_KEEP_HELP,
             )
 
