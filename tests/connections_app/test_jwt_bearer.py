@@ -176,3 +176,15 @@ def test_private_key_jwt_with_a_key_the_server_does_not_hold_is_refused(admin, p
     assert admin.post("/api/v1/services/", data, format="json").status_code == 201
     body = admin.post("/api/v1/connections/", {"name": "A", "link_name": "acme_main", "service": "acme_oauth", "scopes": ["read"]}, format="json").json()
     assert body["status"] == "pending" and "invalid_client" in body["error"]
+
+
+def test_a_fetched_token_keeps_the_instance_url_and_invoke_goes_there(admin, provider, upstream):
+    pem, public = new_key()
+    provider.register_client("consumer-key-1", None, [], scope="read", grant_types=[JWT_BEARER], public_key=public)
+    provider.token_response_extra = {"instance_url": upstream.url}
+    data = jwt_service(provider, admin, keep_from_token_response=["instance_url"])
+    admin.patch("/api/v1/services/robot_api/", {"base_url": "{instance_url}/services", "allowed_hosts": ["127.0.0.1"]}, format="json")
+    body = create(admin, {"private_key": pem, "issuer": "consumer-key-1", "subject": "tester@example.com"})
+    assert body["status"] == "connected" and body["config"] == {"instance_url": upstream.url}, data
+    admin.post("/api/v1/invoke/", {"connection": "robot", "url": "/anything"}, format="json")
+    assert upstream.requests[-1]["path"] == "/services/anything"
