@@ -9,6 +9,7 @@ applies ``auth`` after the body), and signed again on every retry (a fresh ``X-A
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Annotated
 
@@ -22,6 +23,13 @@ from requests.models import PreparedRequest
 from services_catalog.fields import PLACEHOLDER_RE, TEMPLATED, CredentialField, FieldError, Shape
 
 from .base import AuthType, encodings_of
+
+# botocore's signer logs the canonical request and string to sign at DEBUG, and the canonical
+# request holds the session token: nothing below WARNING leaves that logger, whatever the
+# root level (a filter, so a later level change cannot undo it).
+_SIGNER_LOG = logging.getLogger("botocore.auth")
+_SIGNER_LOG.setLevel(logging.WARNING)
+_SIGNER_LOG.addFilter(lambda record: record.levelno >= logging.WARNING)
 
 FIELDS = (
     CredentialField(key="access_key_id", display_name="Access key id"),
