@@ -214,15 +214,19 @@ class _ServiceFields(Shape):
         return _map_templated(self, fill)
 
     def kept_values_error(self, config: Mapping[str, Any], kept: Mapping[str, str]) -> str | None:
-        """Why values kept from the provider cannot be used, or None. A value that starts a URL
-        must be an http(s) origin; any other is a plain token; every URL they fill must stay
-        inside ``allowed_hosts`` (which they cannot name): a provider cannot widen its hosts."""
+        """Why values kept from the provider cannot be used, or None. A value is either an
+        http(s) origin, whose host must be one of ``allowed_hosts`` (which such values cannot
+        name), or a plain token; only an origin may start a URL, and every URL they fill must
+        stay inside ``allowed_hosts``: a provider cannot widen its own hosts."""
+        hosts = self.with_config(config).allowed_hosts
         for name, value in kept.items():
             if not isinstance(value, str) or not value or len(value) > 500:
                 return f"The provider's {name} is missing or not a short string."
+            origin = re.fullmatch(r"https?://([A-Za-z0-9.-]+)(:[0-9]{1,5})?/?", value)
             starts_url = any((url or "").startswith("{" + name + "}") for url in (self.base_url, self.sample_url))
-            pattern = r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?" if starts_url else r"[A-Za-z0-9._~-]{1,200}"
-            if not re.fullmatch(pattern, value):
+            if origin and not host_matches(origin.group(1), hosts):
+                return f"The provider's {name} names a host outside this service's allowed hosts ({origin.group(1).lower()})."
+            if not origin and (starts_url or not re.fullmatch(r"[A-Za-z0-9._~-]{1,200}", value)):
                 return f"The provider's {name} is not a value this service can use."
         filled = self.with_config({**config, **{k: v.rstrip("/") for k, v in kept.items()}})
         for url in (filled.base_url, filled.sample_url):
