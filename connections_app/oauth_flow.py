@@ -100,12 +100,16 @@ def _start_oauth2(service: ServiceDefinition, scopes: list[str], state: str) -> 
     session = tokens.token_session(
         service, redirect_uri=redirect_uri("oauth2"), code_challenge_method="S256" if config.pkce else None,
     )
-    scope = config.scope_delimiter.join(scopes) if scopes else None
     extra = dict(config.authorize_params)
-    if scope:
-        extra["scope"] = scope
+    extra.update(_scope_params(service, scopes))
     url, _ = session.create_authorization_url(config.authorize_url, state=state, code_verifier=verifier, **extra)
     return url, {"code_verifier": verifier} if verifier else {"pkce": False}
+
+
+def _scope_params(service: ServiceDefinition, scopes: list[str]) -> dict[str, str]:
+    from .auth import strategy_for  # noqa: PLC0415
+
+    return strategy_for(service).scope_params(scopes) if scopes else {}
 
 
 def _oauth1_session(service: ServiceDefinition, **kwargs) -> OAuth1Session:
@@ -192,7 +196,7 @@ def finish_oauth2(*, params: dict, browser_token: str | None) -> Connection:
     try:
         token = tokens.call_token_endpoint(
             session.fetch_token, service.oauth2.token_url, grant_type="authorization_code", code=code,
-            code_verifier=stored.get("code_verifier"),
+            code_verifier=stored.get("code_verifier"), token_path=service.oauth2.token_path,
         )
     except tokens.RefreshFailed as exc:
         _set_error(connection, f"The token exchange failed: {exc.message}")

@@ -109,10 +109,11 @@ def token_session(service: ServiceDefinition, **kwargs) -> _TokenSession:
     )
 
 
-def call_token_endpoint(fn, *args, **kwargs) -> dict:
-    """Run an Authlib token call; classify every failure; return a checked token dict."""
+def call_token_endpoint(fn, *args, token_path: str | None = None, **kwargs) -> dict:
+    """Run an Authlib token call; classify every failure; return a checked token dict
+    (``token_path``: the answer's object that holds the token to use, e.g. Slack's user token)."""
     try:
-        token = fn(*args, **kwargs)
+        token = token_at_path(fn(*args, **kwargs), token_path)
     except OAuthError as exc:
         error = (exc.error or "error")[:60]
         terminal = error in TERMINAL_ERRORS
@@ -258,7 +259,9 @@ def _refresh_locked(connection: Connection, service: ServiceDefinition, creds: d
             if not refresh_token:
                 raise RefreshFailed("The provider gave no refresh token; reconnect to get a new access token.", terminal=True)
             session = token_session(service)
-            token = call_token_endpoint(session.refresh_token, config.refresh_url, refresh_token=refresh_token)
+            token = call_token_endpoint(
+                session.refresh_token, config.refresh_url, refresh_token=refresh_token, token_path=config.token_path,
+            )
     except RefreshFailed as exc:
         _record_failure(connection, exc)
         raise
@@ -502,3 +505,13 @@ def kept_values(*, service: ServiceDefinition, config: dict, token: dict | None 
     if error:
         raise RefreshFailed(error, terminal=True)
     return {name: value.rstrip("/") for name, value in kept.items()}
+
+
+def token_at_path(token, path: str | None):
+    """The token answer with the object at ``path`` (access token, refresh token, expiry,
+    scope) taken in place of the top-level ones, when that object carries an access token;
+    the other top-level members (team, ...) stay for the kept values."""
+    nested = token.get(path) if path and isinstance(token, dict) else None
+    if isinstance(nested, dict) and nested.get("access_token"):
+        return {**token, **nested}
+    return token

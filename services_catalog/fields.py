@@ -143,6 +143,9 @@ class CredentialField(Parameter):
 class Scope(Shape):
     name: Annotated[str, StringConstraints(min_length=1, max_length=300, pattern=r"^\S+$")]
     display_name: Annotated[str, StringConstraints(max_length=200)] = ""
+    param: Annotated[
+        str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="Authorize parameter it is asked under (Slack: user_scope).")
+    ] = "scope"
 
     @model_validator(mode="after")
     def _display_defaults_to_name(self) -> "Scope":

@@ -105,6 +105,7 @@ class OAuth2Config(Shape):
     assertion_scope: Annotated[Literal["form", "claim"], Field(description="jwt_bearer: scopes as a form field or a scope claim (Google).")] = "form"
     assertion_claims: Annotated[StringMap, Field(description="Extra claims of the jwt_bearer assertion (Box: box_sub_type).")] = {}
     keep_from_token_response: Annotated[tuple[KeptPath, ...], Field(description="Values kept in the connection's config (team.id -> {team_id}).")] = ()
+    token_path: Annotated[str | None, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="Object of the token answer holding the token to use (Slack: authed_user).")] = None
     keep_from_callback: Annotated[tuple[KeptPath, ...], Field(description="Callback query values kept in the connection's config (realmId -> {realm_id}).")] = ()
 
     @model_validator(mode="after")
@@ -140,6 +141,10 @@ class OAuth2(AuthType):
             if kept & set(re.findall(r"\{([a-z][a-z0-9_]*)\}", host)):
                 raise FieldError("allowed_hosts", "A value kept from the provider cannot name an allowed host; list the hosts it may be.")
 
+        for i, scope in enumerate(service.scopes):
+            if scope.param != "scope" and scope.param in RESERVED_AUTHORIZE_PARAMS | set(service.oauth2.authorize_params):
+                raise FieldError(f"scopes[{i}].param", f"{scope.param} is set by the consent flow or authorize_params.")
+
     @classmethod
     def provided_names(cls, service) -> tuple[str, ...]:
         config = service.oauth2
@@ -158,6 +163,15 @@ class OAuth2(AuthType):
     def client_optional(self) -> bool:
         # A JWT bearer connection proves itself with its own key; a client is optional.
         return self.service.oauth2.grant_type == "jwt_bearer"
+
+    def scope_params(self, scopes: list[str]) -> dict[str, str]:
+        """The chosen scopes by the authorize parameter they go under (``scope``, Slack's
+        ``user_scope``), each joined with the service's delimiter."""
+        params = {s.name: s.param for s in self.service.scopes}
+        grouped: dict[str, list[str]] = {}
+        for name in scopes:
+            grouped.setdefault(params.get(name, "scope"), []).append(name)
+        return {param: self.service.oauth2.scope_delimiter.join(names) for param, names in grouped.items()}
 
     # -- the JWT bearer grant: the key a connection gives, and the assertion --------------
     def credential_fields(self):

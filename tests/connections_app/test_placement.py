@@ -138,3 +138,30 @@ def test_a_provider_value_cannot_name_an_allowed_host(admin, provider):
     data.update(base_url="{api_domain}/crm")
     response = admin.post("/api/v1/services/", data, format="json")
     assert response.status_code == 400 and "base_url" in response.json()["error"]["fields"]
+
+
+def test_user_scopes_go_under_their_parameter_and_the_user_token_is_used(admin, provider, upstream):
+    provider.token_response_extra = {
+        "authed_user": {"id": "U1", "scope": "search:read", "access_token": "xoxp-user-token-canary-1", "token_type": "user"},
+        "team": {"id": "T0123"},
+    }
+    data = oauth2_service(provider, token_path="authed_user", keep_from_token_response=["team.id"], scope_delimiter=",")
+    data["scopes"].append({"name": "search:read", "display_name": "Search", "param": "user_scope"})
+    assert admin.post("/api/v1/services/", data, format="json").status_code == 201
+    link = admin.post("/api/v1/connections/", {"name": "A", "link_name": "acme_main", "service": "acme_oauth", "scopes": ["read", "search:read"]}, format="json").json()["authorize_url"]
+    browser = Client()
+    provider_url = start(browser, link)
+    assert "scope=read&" in provider_url and "user_scope=search%3Aread" in provider_url
+    assert finish(browser, consent(provider_url)).status_code == 302
+    connection = Connection.objects.get(link_name="acme_main")
+    assert connection.credentials["access_token"] == "xoxp-user-token-canary-1" and connection.config == {"team_id": "T0123"}
+    envelope = invoke(admin, url=f"{upstream.url}/anything").json()
+    assert upstream.requests[-1]["headers"]["Authorization"] == "Bearer xoxp-user-token-canary-1"
+    assert "xoxp-user-token-canary-1" not in str(envelope)
+
+
+def test_a_scope_parameter_may_not_be_one_the_flow_sets(admin, provider):
+    data = oauth2_service(provider)
+    data["scopes"].append({"name": "x", "param": "state"})
+    response = admin.post("/api/v1/services/", data, format="json")
+    assert response.status_code == 400 and "scopes[2].param" in response.json()["error"]["fields"]

@@ -72,7 +72,7 @@ def test_entry(link_name):
 
 REACH_ENTRIES = [
     "aws_s3", "aws_dynamodb", "aws_ses", "aws_sqs", "aws_lambda", "aws_bedrock_runtime", "google_sheets_service_account",
-    "google_drive_service_account", "google_bigquery_service_account", "gmail_service_account", "salesforce_jwt",
+    "google_drive_service_account", "google_bigquery_service_account", "gmail_service_account", "salesforce_jwt", "slack_user",
 ]
 
 
