@@ -91,7 +91,12 @@ def test_instance_url_from_the_token_answer_is_where_invoke_goes(admin, provider
     assert response.status_code == 302, response.content
     connection = Connection.objects.get(link_name="acme_main")
     assert connection.config == {"instance_url": upstream.url, "team_id": "T0123"}
-    assert admin.get("/api/v1/connections/acme_main/").json()["config"] == connection.config
+    detail = admin.get("/api/v1/connections/acme_main/").json()
+    assert detail["config"] == connection.config and f"{upstream.url}/services" in detail["snippets"]["deluge"]
+    browser = Client()
+    browser.force_login(admin.user)
+    page = browser.get("/connections/acme_main/").content.decode()
+    assert upstream.url in page and "T0123" in page  # shown on the connection's page
     envelope = invoke(admin, url="/orders").json()
     assert envelope["status_code"] == 404 and upstream.requests[-1]["path"] == "/services/orders"
 
