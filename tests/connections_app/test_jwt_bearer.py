@@ -16,6 +16,7 @@ from joserfc.jwk import ECKey, RSAKey
 
 from connections_app import tasks
 from connections_app.models import Connection
+from tests.catalog_entries import catalog_entry  # noqa: F401  (a fixture)
 from tests.servers.oauth2_server import JWT_BEARER
 
 from .test_oauth2_flow import CALLBACK, consent, finish, oauth2_service, start
@@ -188,3 +189,26 @@ def test_a_fetched_token_keeps_the_instance_url_and_invoke_goes_there(admin, pro
     assert body["status"] == "connected" and body["config"] == {"instance_url": upstream.url}, data
     admin.post("/api/v1/invoke/", {"connection": "robot", "url": "/anything"}, format="json")
     assert upstream.requests[-1]["path"] == "/services/anything"
+
+
+def test_an_organisation_sets_a_private_key_client_for_a_catalog_entry(admin, provider, catalog_entry):
+    pem, public = new_key()
+    provider.register_client("org-client", None, [], scope="read", token_endpoint_auth_method="private_key_jwt",
+                             grant_types=["client_credentials"], public_key=public)
+    catalog_entry({
+        "link_name": "pkj_api", "name": "PKJ", "auth_type": "oauth2", "base_url": provider.url, "allowed_hosts": ["127.0.0.1"],
+        "scopes": [{"name": "read"}],
+        "oauth2": {"grant_type": "client_credentials", "token_url": f"{provider.url}/oauth/token", "token_endpoint_auth_method": "private_key_jwt"},
+    })
+    response = admin.put("/api/v1/services/pkj_api/client/", {"client_id": "org-client", "client_secret": "a-secret"}, format="json")
+    assert response.status_code == 400 and "client_private_key" in response.json()["error"]["fields"]
+    response = admin.put("/api/v1/services/pkj_api/client/", {"client_id": "org-client", "client_private_key": pem}, format="json")
+    assert response.status_code == 200, response.content
+    assert pem_line(pem) not in response.content.decode()
+    body = admin.post("/api/v1/connections/", {"name": "P", "link_name": "pkj", "service": "pkj_api", "scopes": ["read"]}, format="json").json()
+    assert body["status"] == "connected" and provider.token_requests[-1]["client_auth_method"] == "private_key_jwt"
+
+
+def pem_line(pem: str) -> str:
+    """A line of the key, to look for in answers."""
+    return pem.splitlines()[3]
