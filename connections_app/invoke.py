@@ -169,9 +169,10 @@ def invoke(
 
 
 def _log(conn: Connection, actor, at, method: str, url: str, status_code, elapsed_ms: int, error: str) -> None:
+    name = actor_name(actor)
     invocation_logs.writer.add(InvocationLog(
         organisation_id=conn.organisation_id, connection_id=conn.pk, at=at, method=method, url=url[:4000],
-        status_code=status_code, elapsed_ms=elapsed_ms, error=error, actor=actor_name(actor)[:150],
+        status_code=status_code, elapsed_ms=elapsed_ms, error=error, actor=name[:150], token=getattr(name, "token", ""),
     ))
 
 

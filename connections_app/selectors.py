@@ -12,8 +12,9 @@ from services_catalog import registry
 from services_catalog.schema import SchemaError, ServiceDefinition
 
 from .errors import NotFound
-from .models import Connection, CustomService, InvocationLog, Organisation, ServiceClient
+from .models import ApiToken, Connection, CustomService, InvocationLog, Membership, Organisation, ServiceClient
 from .row_queries import Part, RowQuery
+from .token_limits import connection_missing, token_within
 
 _definition_cache: dict[tuple[int, str], ServiceDefinition] = {}
 _definition_lock = threading.Lock()
@@ -122,7 +123,8 @@ LISTED_FIELDS = (
 
 
 def connection_list(
-    *, organisation: Organisation, status: str | None = None, service: str | None = None, search: str | None = None
+    *, organisation: Organisation, status: str | None = None, service: str | None = None, search: str | None = None,
+    link_names: list[str] | None = None,
 ) -> QuerySet[Connection]:
     """The organisation's connections by link name, each with ``last_used_at`` and
     ``created_by_name``. Custom services are not joined (their definitions are large and
@@ -130,6 +132,8 @@ def connection_list(
     qs = Connection.objects.filter(organisation=organisation).only(*LISTED_FIELDS).annotate(
         last_used_at=_last_used_subquery(), created_by_name=F("created_by__username")
     )
+    if link_names is not None:  # a scoped API token sees only its own connections
+        qs = qs.filter(link_name__in=link_names)
     if status:
         qs = qs.filter(status=status)
     if service:
@@ -186,7 +190,7 @@ def connection_get(*, organisation: Organisation, link_name: str, annotate: bool
         if connection is not None:
             connection.custom_service = row[1]
     if connection is None:
-        raise NotFound(f"No connection with link name {link_name!r}.")
+        raise connection_missing(link_name)
     connection.organisation = organisation  # the caller's: no join, no extra query
     return connection
 
@@ -214,3 +218,10 @@ def invocation_list(*, connection: Connection) -> QuerySet[InvocationLog]:
 
 def connections_using(*, organisation: Organisation, service_link_name: str) -> int:
     return Connection.objects.filter(organisation=organisation, service_link_name=service_link_name).count()
+
+
+def api_token_list(*, membership: Membership, within: ApiToken | None = None) -> list[ApiToken]:
+    """The membership's tokens, newest first; with ``within`` (the token a request uses),
+    only those that can do nothing it cannot (a limited token does not see wider ones)."""
+    tokens = ApiToken.objects.filter(membership=membership).order_by("-created_at", "-id")
+    return [t for t in tokens if token_within(t, within)]

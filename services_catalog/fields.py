@@ -10,7 +10,7 @@ metadata so that code can act on a whole definition without listing fields by na
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, ClassVar, Literal, Mapping
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -116,20 +116,27 @@ def fill_value(template: str, value: str) -> str:
     return template.replace("{value}", value)
 
 
-class Parameter(Shape):
+class _Named(Shape):
+    """A piece with a ``display_name`` that defaults to its identifying field."""
+
+    _named_by: ClassVar[str]
+
+    @model_validator(mode="after")
+    def _display_defaults(self) -> "_Named":
+        if not self.display_name:
+            object.__setattr__(self, "display_name", getattr(self, self._named_by))
+        return self
+
+
+class Parameter(_Named):
     """A credential a connection gives (API key services), and where it travels."""
 
+    _named_by: ClassVar[str] = "key"
     key: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,100}$", description="Header, query or form name it travels under.")]
     display_name: Annotated[str, StringConstraints(max_length=100)] = ""
     value_template: Annotated[
         ValueTemplate, Field(description="What travels: the value the user enters, put in place of {value}.")
     ] = "{value}"
-
-    @model_validator(mode="after")
-    def _display_defaults_to_key(self) -> "Parameter":
-        if not self.display_name:
-            object.__setattr__(self, "display_name", self.key)
-        return self
 
 
 class CredentialField(Parameter):
@@ -140,18 +147,13 @@ class CredentialField(Parameter):
     multiline: bool = False
 
 
-class Scope(Shape):
+class Scope(_Named):
+    _named_by: ClassVar[str] = "name"
     name: Annotated[str, StringConstraints(min_length=1, max_length=300, pattern=r"^\S+$")]
     display_name: Annotated[str, StringConstraints(max_length=200)] = ""
     param: Annotated[
         str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="Authorize parameter it is asked under (Slack: user_scope).")
     ] = "scope"
-
-    @model_validator(mode="after")
-    def _display_defaults_to_name(self) -> "Scope":
-        if not self.display_name:
-            object.__setattr__(self, "display_name", self.name)
-        return self
 
 
 class ConfigField(Shape):

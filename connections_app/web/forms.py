@@ -9,17 +9,19 @@ Secrets use password inputs that never render a value back.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django import forms
 from django.core.validators import RegexValidator
 from django.forms.utils import ErrorDict, ErrorList
+from django.utils import timezone
 
 from services_catalog.schema import LINK_NAME_RE, SIGNATURE_METHODS, ServiceDefinition
 
 from ..accounts import LINK_NAME_MESSAGE, RESERVED_CONNECTION_LINK_NAMES
 from ..errors import ConnectionsError
-from ..models import ConnectionStatus
+from ..models import ConnectionStatus, TokenAction
 
 link_name_validator = RegexValidator(LINK_NAME_RE, LINK_NAME_MESSAGE)
 
@@ -473,8 +475,38 @@ class ServiceClientForm(DomainErrorsMixin, forms.Form):
         return {"consumer_key": "client_id", "consumer_secret": "client_secret"}.get(name) or super().field_for(name)
 
 
-class ApiTokenForm(forms.Form):
+class ApiTokenForm(DomainErrorsMixin, forms.Form):
+    """A token, optionally limited (least privilege for scripts and agents): nothing
+    ticked means no limit of that kind, within your role."""
+
+    EXPIRY_DAYS = (("", "Never"), ("1", "In 1 day"), ("7", "In 7 days"), ("30", "In 30 days"), ("90", "In 90 days"))
+
     name = forms.CharField(label="Token name", max_length=100, required=False, help_text="Where you will use it, e.g. “nightly export”.")
+    connections = forms.MultipleChoiceField(
+        label="Only these connections", required=False, widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every connection. Others are invisible to the token.",
+    )
+    actions = forms.MultipleChoiceField(
+        label="Only these actions", required=False, widget=forms.CheckboxSelectMultiple, choices=TokenAction.choices,
+        help_text="None ticked: everything your role allows.",
+    )
+    expires_in = forms.ChoiceField(label="Expires", required=False, choices=EXPIRY_DAYS)
+
+    def __init__(self, *args, connection_names: list[str] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["connections"].choices = [(n, n) for n in connection_names]
+
+    def field_for(self, name: str) -> str | None:
+        return {"expires_at": "expires_in"}.get(name) or super().field_for(name)
+
+    def limits(self) -> dict:
+        """The keyword arguments of ``services.api_token_create`` this form asks for."""
+        data = self.cleaned_data
+        days = data.get("expires_in")
+        return {
+            "name": data["name"], "connections": data["connections"] or None, "actions": data["actions"] or None,
+            "expires_at": timezone.now() + timedelta(days=int(days)) if days else None,
+        }
 
 
 ROW_ERROR_RE = re.compile(r"^(parameters|scopes)\[(\d+)\]\.(\w+)$")

@@ -478,13 +478,19 @@ def service_client(request, membership, link_name: str):
 @require_http_methods(["GET", "POST"])
 @member_page()
 def token_list(request, membership):
-    form = forms.ApiTokenForm(request.POST or None)
+    names = list(selectors.connection_list(organisation=membership.organisation).values_list("link_name", flat=True))
+    form = forms.ApiTokenForm(request.POST or None, connection_names=names)
     if request.method == "POST" and form.is_valid():
-        token, key = services.api_token_create(membership=membership, name=form.cleaned_data["name"])
-        # Shown on this response only: the key is stored as a hash and never shown again.
-        response = render(request, "tokens/created.html", {"token": token, "key": key})
-        response["Cache-Control"] = "no-store"
-        return response
+        try:
+            token, key = services.api_token_create(membership=membership, **form.limits())
+        except ValidationFailed as exc:
+            form.add_domain_error(exc)
+        else:
+            # Shown on this response only: the key is stored as a hash and never shown again.
+            mcp_url = f"{settings.CONNECTIONS_BASE_URL}/mcp"
+            response = render(request, "tokens/created.html", {"token": token, "key": key, "mcp_url": mcp_url})
+            response["Cache-Control"] = "no-store"
+            return response
     context = {"tokens": accounts.api_token_list(membership=membership), "form": form}
     return render(request, "tokens/list.html", context, status=400 if form.is_bound else 200)
 
