@@ -75,7 +75,7 @@ def test_oauth2_service_redirects_to_the_authorize_link(admin_web):
     assert response.status_code == 302 and response["Location"].startswith("http://testserver/oauth/authorize/")
     service = CustomService.objects.get()
     assert service.read_secret("client_secret") == CLIENT_SECRET
-    assert service.definition["scopes"] == [{"name": "contacts.read", "display_name": "Read contacts"}]
+    assert service.definition["scopes"] == [{"name": "contacts.read", "display_name": "Read contacts", "param": "scope"}]
     assert service.definition["oauth2"]["pkce"] is True
     connection = Connection.objects.get()
     assert connection.status == ConnectionStatus.PENDING and connection.scopes == ["contacts.read"]
