@@ -100,12 +100,16 @@ def _start_oauth2(service: ServiceDefinition, scopes: list[str], state: str) -> 
     session = tokens.token_session(
         service, redirect_uri=redirect_uri("oauth2"), code_challenge_method="S256" if config.pkce else None,
     )
-    scope = config.scope_delimiter.join(scopes) if scopes else None
     extra = dict(config.authorize_params)
-    if scope:
-        extra["scope"] = scope
+    extra.update(_scope_params(service, scopes))
     url, _ = session.create_authorization_url(config.authorize_url, state=state, code_verifier=verifier, **extra)
     return url, {"code_verifier": verifier} if verifier else {"pkce": False}
+
+
+def _scope_params(service: ServiceDefinition, scopes: list[str]) -> dict[str, str]:
+    from .auth import strategy_for  # noqa: PLC0415
+
+    return strategy_for(service).scope_params(scopes) if scopes else {}
 
 
 def _oauth1_session(service: ServiceDefinition, **kwargs) -> OAuth1Session:
@@ -192,13 +196,24 @@ def finish_oauth2(*, params: dict, browser_token: str | None) -> Connection:
     try:
         token = tokens.call_token_endpoint(
             session.fetch_token, service.oauth2.token_url, grant_type="authorization_code", code=code,
-            code_verifier=stored.get("code_verifier"),
+            code_verifier=stored.get("code_verifier"), token_path=service.oauth2.token_path,
         )
     except tokens.RefreshFailed as exc:
         _set_error(connection, f"The token exchange failed: {exc.message}")
         raise FlowError("Token exchange failed", f"The token exchange failed: {exc.message}", connection=connection) from None
-    _connected(connection, token, record.scopes)
+    kept = _kept_values(connection, service, token, params)
+    _connected(connection, token, record.scopes, kept=kept)
     return connection
+
+
+def _kept_values(connection: Connection, service: ServiceDefinition, token: dict, params: dict) -> dict:
+    """The values the service keeps from the token answer and the callback (instance_url,
+    realmId); a value naming a host outside the service's allowed hosts stores nothing."""
+    try:
+        return tokens.kept_values(service=service, config=connection.config or {}, token=token, callback=params)
+    except tokens.RefreshFailed as exc:
+        _set_error(connection, f"The provider's answer was refused: {exc.message}")
+        raise FlowError("Answer refused", f"The provider's answer was refused: {exc.message}", connection=connection) from None
 
 
 def finish_oauth1(*, params: dict, browser_token: str | None) -> Connection:
@@ -234,10 +249,12 @@ def finish_oauth1(*, params: dict, browser_token: str | None) -> Connection:
     return locked
 
 
-def _connected(connection: Connection, token: dict, scopes: list[str]) -> None:
+def _connected(connection: Connection, token: dict, scopes: list[str], *, kept: dict | None = None) -> None:
     with transaction.atomic():
         locked = Connection.objects.select_for_update(of=("self",)).select_related("organisation").get(pk=connection.pk)
         locked.scopes = scopes
+        if kept:
+            locked.config = {**(locked.config or {}), **kept}
         tokens.store_token(locked, token, first=True)
         event_record(organisation=locked.organisation, actor="consent", action="connection.connected", target=locked.link_name)
 

@@ -85,10 +85,7 @@ def with_client(service: ServiceDefinition, *, organisation: Organisation, custo
 
 def client_configured(service: ServiceDefinition) -> bool:
     """Whether a service (as returned by ``with_client``) has its OAuth client id and secret."""
-    block = service.client
-    if block is None:
-        return True
-    return all(getattr(block, name) for name in service.auth.client_fields)
+    return service.auth(service).client_configured()
 
 
 def oauth_client_ready(*, organisation: Organisation, service: ServiceDefinition) -> bool:

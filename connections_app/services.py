@@ -83,9 +83,9 @@ def _check_name(value: Any, field: str = "name") -> str:
 def _require_client(definition: ServiceDefinition, secret: str | None) -> None:
     """A custom OAuth service carries its own client: both id and secret are required."""
     block = definition.client
-    if block is None:
+    if block is None or definition.auth(definition).client_optional:
         return
-    id_field, secret_field = definition.auth.client_fields
+    id_field, secret_field = definition.client_fields
     section = definition.auth.section
     if not getattr(block, id_field):
         raise ValidationFailed.field(f"{section}.{id_field}", "This field is required.")
@@ -106,7 +106,7 @@ def custom_service_parse(data: Any) -> ServiceDefinition:
 
 def _client_secret(definition: ServiceDefinition) -> str | None:
     block = definition.client
-    return getattr(block, definition.auth.client_fields[1]) if block is not None else None
+    return getattr(block, definition.client_fields[1]) if block is not None else None
 
 
 def custom_service_create(*, organisation: Organisation, actor, definition: ServiceDefinition) -> CustomService:
@@ -300,8 +300,9 @@ def connection_create(
         custom_service=custom, scopes=clean_scopes, config=clean_config,
         created_by=actor if getattr(actor, "pk", None) else None,
     )
-    if strategy.connects_by == TYPED:
+    if clean_credentials:  # typed ones, or the key a JWT bearer connection signs with
         connection.set_credentials(clean_credentials, hint=strategy.hint(clean_credentials))
+    if strategy.connects_by == TYPED:
         connection.status = ConnectionStatus.CONNECTED
         connection.connected_at = now
     try:
@@ -319,7 +320,7 @@ def connection_create(
     if strategy.connects_by == FETCHED:
         from . import tokens  # noqa: PLC0415
 
-        tokens.client_credentials_fetch(connection=connection, service=resolved, actor=actor_name(actor))
+        tokens.own_token_fetch(connection=connection, service=resolved, actor=actor_name(actor), credentials=clean_credentials)
     elif strategy.needs_consent:
         authorize_url = authorize_link_create(connection=connection, scopes=clean_scopes)
     return connection, authorize_url

@@ -17,6 +17,7 @@ import logging
 import secrets
 import time
 from datetime import timedelta
+from typing import Any
 
 import requests
 from authlib.integrations.base_client import OAuthError
@@ -97,6 +98,8 @@ class OAuth1TokenSession(GuardedSessionMixin, OAuth1Session):
 
 def token_session(service: ServiceDefinition, **kwargs) -> _TokenSession:
     config = service.oauth2
+    if config.token_endpoint_auth_method == "private_key_jwt":
+        return private_key_jwt_session(service, **kwargs)
     return _TokenSession(
         client_id=config.client_id,
         client_secret=config.client_secret,
@@ -106,10 +109,11 @@ def token_session(service: ServiceDefinition, **kwargs) -> _TokenSession:
     )
 
 
-def call_token_endpoint(fn, *args, **kwargs) -> dict:
-    """Run an Authlib token call; classify every failure; return a checked token dict."""
+def call_token_endpoint(fn, *args, token_path: str | None = None, **kwargs) -> dict:
+    """Run an Authlib token call; classify every failure; return a checked token dict
+    (``token_path``: the answer's object that holds the token to use, e.g. Slack's user token)."""
     try:
-        token = fn(*args, **kwargs)
+        token = token_at_path(fn(*args, **kwargs), token_path)
     except OAuthError as exc:
         error = (exc.error or "error")[:60]
         terminal = error in TERMINAL_ERRORS
@@ -145,6 +149,7 @@ def credentials_from_token(token: dict, previous: dict | None = None) -> dict:
     scope = token.get("scope")
     if isinstance(scope, str):
         creds["scope"] = scope[:2000]
+    creds.update(kept_key_material(previous))
     return creds
 
 
@@ -247,15 +252,16 @@ def _refreshed_by_another(current: Connection, creds: dict, stale_access_token: 
 def _refresh_locked(connection: Connection, service: ServiceDefinition, creds: dict, owner: str) -> dict:
     config = service.oauth2
     try:
-        if config.grant_type == "client_credentials":
-            session = token_session(service, scope=_scope_string(service, connection.scopes))
-            token = call_token_endpoint(session.fetch_token, config.token_url, grant_type="client_credentials")
+        if fetches_own_token(service):
+            token = own_token_request(service=service, scopes=connection.scopes, credentials=creds)
         else:
             refresh_token = creds.get("refresh_token")
             if not refresh_token:
                 raise RefreshFailed("The provider gave no refresh token; reconnect to get a new access token.", terminal=True)
             session = token_session(service)
-            token = call_token_endpoint(session.refresh_token, config.refresh_url, refresh_token=refresh_token)
+            token = call_token_endpoint(
+                session.refresh_token, config.refresh_url, refresh_token=refresh_token, token_path=config.token_path,
+            )
     except RefreshFailed as exc:
         _record_failure(connection, exc)
         raise
@@ -316,7 +322,7 @@ def ensure_fresh(*, connection: Connection, service: ServiceDefinition, credenti
     """Return usable credentials, refreshing first when the token expires within 60 s."""
     if not _due(connection):
         return credentials
-    if not credentials.get("refresh_token") and service.oauth2.grant_type != "client_credentials":
+    if not credentials.get("refresh_token") and not fetches_own_token(service):
         return credentials  # nothing to refresh with; the upstream will say if it is dead
     service = _with_client(connection, service)
     try:
@@ -335,7 +341,7 @@ def ensure_fresh(*, connection: Connection, service: ServiceDefinition, credenti
 
 def refresh_after_401(*, connection: Connection, service: ServiceDefinition, rejected: dict) -> dict | None:
     """After an upstream 401: refresh once (or take a refresh someone just made)."""
-    if not rejected.get("refresh_token") and service.oauth2.grant_type != "client_credentials":
+    if not rejected.get("refresh_token") and not fetches_own_token(service):
         return None
     service = _with_client(connection, service)
     try:
@@ -356,19 +362,22 @@ def _scope_string(service: ServiceDefinition, scopes: list[str]) -> str | None:
     return service.oauth2.scope_delimiter.join(scopes) if scopes else None
 
 
-def client_credentials_fetch(*, connection: Connection, service: ServiceDefinition, actor: str) -> None:
-    """Fetch the first token of a client-credentials connection (no consent)."""
+def own_token_fetch(*, connection: Connection, service: ServiceDefinition, actor: str, credentials: dict | None = None) -> None:
+    """Fetch the first token of a connection without consent (client credentials, or the
+    JWT bearer grant with the key in ``credentials``), keeping the values the service names."""
     from .services import event_record  # noqa: PLC0415
 
-    session = token_session(service, scope=_scope_string(service, connection.scopes))
+    credentials = credentials or {}
     try:
-        token = call_token_endpoint(session.fetch_token, service.oauth2.token_url, grant_type="client_credentials")
+        token = own_token_request(service=service, scopes=connection.scopes, credentials=credentials)
+        kept = kept_values(service=service, config=connection.config or {}, token=token)
     except RefreshFailed as exc:
         Connection.objects.filter(pk=connection.pk).update(error=f"Could not fetch a token: {exc.message}"[:1000])
         connection.error = f"Could not fetch a token: {exc.message}"
         return
     with transaction.atomic():
-        store_token(connection, token, first=True)
+        connection.config = {**(connection.config or {}), **kept}
+        store_token(connection, token, previous=credentials, first=True)
         event_record(organisation=connection.organisation, actor=actor, action="connection.connected", target=connection.link_name)
 
 
@@ -408,3 +417,101 @@ def connection_refresh_now(*, organisation, actor, link_name: str) -> Connection
             raise ConnectionNotReady(f"The provider refused the refresh; reconnect. ({exc.message})") from None
         raise UpstreamError(exc.message) from None
     return connection
+
+
+# -- grants without consent, private_key_jwt, values kept from the provider (RFC 7523) --
+class _NoClientAuth(requests.auth.AuthBase):
+    """A JWT bearer request without an OAuth client: the assertion is the only proof."""
+
+    def __call__(self, request):
+        return request
+
+
+def fetches_own_token(service: ServiceDefinition) -> bool:
+    """Whether the product gets tokens itself (no consent, no refresh token)."""
+    return service.oauth2.grant_type in ("client_credentials", "jwt_bearer")
+
+
+def private_key_jwt_session(service: ServiceDefinition, **kwargs) -> _TokenSession:
+    """A session that authenticates the client with a JWT signed by its private key
+    (RFC 7523 section 2.2), by Authlib's ``PrivateKeyJWT``."""
+    from authlib.oauth2.rfc7523 import PrivateKeyJWT  # noqa: PLC0415
+
+    from .auth.oauth2 import load_private_key  # noqa: PLC0415
+
+    config = service.oauth2
+    try:
+        key = load_private_key(config.client_private_key or "")
+    except ValueError as exc:
+        raise RefreshFailed(f"The client's private key: {exc}", terminal=True) from None
+    session = _TokenSession(
+        client_id=config.client_id, client_secret=key, token_endpoint_auth_method="private_key_jwt",
+        revocation_endpoint_auth_method="private_key_jwt", **kwargs,
+    )
+    headers = {"kid": config.client_key_id} if config.client_key_id else None
+    session.register_client_auth_method(PrivateKeyJWT(headers=headers, alg=config.assertion_algorithm))
+    return session
+
+
+def own_token_request(*, service: ServiceDefinition, scopes: list[str], credentials: dict) -> dict:
+    """Ask the token endpoint for a token without consent: ``client_credentials``, or
+    ``jwt_bearer`` with a fresh assertion signed by the connection's key."""
+    from .auth import strategy_for  # noqa: PLC0415
+    from .auth.oauth2 import JWT_BEARER_GRANT  # noqa: PLC0415
+
+    config = service.oauth2
+    scope = _scope_string(service, scopes)
+    if config.grant_type != "jwt_bearer":
+        session = token_session(service, scope=scope)
+        return call_token_endpoint(session.fetch_token, config.token_url, grant_type="client_credentials")
+    try:
+        assertion = strategy_for(service).assertion(credentials, scope)
+    except ValueError as exc:
+        raise RefreshFailed(str(exc), terminal=True) from None
+    session = token_session(service, scope=scope if config.assertion_scope == "form" else None)
+    has_client = bool(config.client_id and (config.client_secret or config.client_private_key))
+    extra = {} if has_client else {"auth": _NoClientAuth()}
+    return call_token_endpoint(session.fetch_token, config.token_url, grant_type=JWT_BEARER_GRANT, assertion=assertion, **extra)
+
+
+def kept_key_material(previous: dict | None) -> dict:
+    """The key a JWT bearer connection gave: kept beside every new token."""
+    from .auth.oauth2 import JWT_CREDENTIAL_KEYS  # noqa: PLC0415
+
+    return {k: v for k, v in (previous or {}).items() if k in JWT_CREDENTIAL_KEYS and isinstance(v, str)}
+
+
+def _lookup(data: Any, path: str) -> Any:
+    for part in path.split("."):
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
+
+
+def kept_values(*, service: ServiceDefinition, config: dict, token: dict | None = None, callback: dict | None = None) -> dict:
+    """The values the service keeps from the token answer and the callback's query, checked
+    (``ServiceDefinition.kept_values_error``): refused with ``RefreshFailed`` otherwise."""
+    from .auth.oauth2 import kept_name  # noqa: PLC0415
+
+    oauth2 = service.oauth2
+    sources = [(p, token or {}) for p in oauth2.keep_from_token_response]
+    sources += [(p, callback or {}) for p in oauth2.keep_from_callback]
+    kept = {}
+    for path, source in sources:
+        value = _lookup(source, path)
+        kept[kept_name(path)] = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    if not kept:
+        return {}
+    error = service.kept_values_error(config, kept)
+    if error:
+        raise RefreshFailed(error, terminal=True)
+    return {name: value.rstrip("/") for name, value in kept.items()}
+
+
+def token_at_path(token, path: str | None):
+    """The token answer with the object at ``path`` (access token, refresh token, expiry,
+    scope) taken in place of the top-level ones, when that object carries an access token;
+    the other top-level members (team, ...) stay for the kept values."""
+    nested = token.get(path) if path and isinstance(token, dict) else None
+    if isinstance(nested, dict) and nested.get("access_token"):
+        return {**token, **nested}
+    return token

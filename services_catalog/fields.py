@@ -48,7 +48,9 @@ SECRET = Secret()
 
 
 def _check_url(value: str) -> str:
-    parts = urlsplit(PLACEHOLDER_RE.sub("x", value))
+    # A URL may start with a placeholder for a whole origin kept from the provider
+    # ({instance_url}/services/data); the service checks that name is such a value.
+    parts = urlsplit(PLACEHOLDER_RE.sub("x", re.sub(r"^\{[a-z][a-z0-9_]*\}", "https://origin.invalid", value)))
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ValueError("Must be an absolute http(s) URL.")
     if parts.username or parts.password:
@@ -89,6 +91,31 @@ class Shape(BaseModel):
         return data
 
 
+def _value_template(value: str) -> str:
+    _one_line(value)
+    names = PLACEHOLDER_RE.findall(value)
+    if names != ["value"]:
+        raise ValueError("Must contain {value} exactly once and no other placeholder.")
+    return value
+
+
+def _token_template(value: str) -> str:
+    _one_line(value)
+    if "{access_token}" not in value or set(PLACEHOLDER_RE.findall(value)) - {"access_token", "token_prefix"}:
+        raise ValueError("Must contain {access_token}; {token_prefix} is the only other placeholder.")
+    return value
+
+
+# What travels: the user's bare value put into a template ("Bearer {value}").
+ValueTemplate = Annotated[str, StringConstraints(min_length=7, max_length=200), AfterValidator(_value_template)]
+TokenTemplate = Annotated[str, StringConstraints(min_length=14, max_length=200), AfterValidator(_token_template)]
+
+
+def fill_value(template: str, value: str) -> str:
+    """Put ``value`` into a value template (a plain replace: the value is never parsed)."""
+    return template.replace("{value}", value)
+
+
 class _Named(Shape):
     """A piece with a ``display_name`` that defaults to its identifying field."""
 
@@ -107,12 +134,26 @@ class Parameter(_Named):
     _named_by: ClassVar[str] = "key"
     key: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,100}$", description="Header, query or form name it travels under.")]
     display_name: Annotated[str, StringConstraints(max_length=100)] = ""
+    value_template: Annotated[
+        ValueTemplate, Field(description="What travels: the value the user enters, put in place of {value}.")
+    ] = "{value}"
+
+
+class CredentialField(Parameter):
+    """A value a connection gives that an auth type asks for itself (not a service parameter):
+    it may be optional, or span lines (a PEM key, a JSON key file)."""
+
+    required: bool = True
+    multiline: bool = False
 
 
 class Scope(_Named):
     _named_by: ClassVar[str] = "name"
     name: Annotated[str, StringConstraints(min_length=1, max_length=300, pattern=r"^\S+$")]
     display_name: Annotated[str, StringConstraints(max_length=200)] = ""
+    param: Annotated[
+        str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="Authorize parameter it is asked under (Slack: user_scope).")
+    ] = "scope"
 
 
 class ConfigField(Shape):

@@ -14,8 +14,10 @@ file fails start-up with a message an operator can act on, and the API names the
 from __future__ import annotations
 
 import functools
+import re
 import typing
 from typing import Annotated, Any, Literal, Mapping
+from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr, StringConstraints, ValidationError, create_model, model_validator
 
@@ -113,6 +115,12 @@ class _ServiceFields(Shape):
         for key in self.default_headers:
             if key.lower() in FORBIDDEN_DEFAULT_HEADERS:
                 raise FieldError("default_headers", f"{key} cannot be a default header.")
+        for field_name, value in (("base_url", self.base_url), ("sample_url", self.sample_url)):
+            leading = re.match(r"^\{([a-z][a-z0-9_]*)\}", value or "")
+            if leading and leading.group(1) not in auth.provided_names(self):
+                raise FieldError(field_name, "Only a value kept from the provider (an origin) may start a URL.")
+            if leading and not self.allowed_hosts:
+                raise FieldError("allowed_hosts", "Name the hosts the provider's value may point to.")
         if not self.allowed_hosts:
             source_url = self.base_url or self.sample_url
             if not source_url:
@@ -121,9 +129,11 @@ class _ServiceFields(Shape):
         else:
             object.__setattr__(self, "allowed_hosts", tuple(dict.fromkeys(self.allowed_hosts)))
         config_names = {f.name for f in self.config_fields}
-        for field_name, value in (("base_url", self.base_url), ("sample_url", self.sample_url)):
+        provided = set(auth.provided_names(self))
+        urls = (("base_url", self.base_url), ("sample_url", self.sample_url), ("verify.path", self.verify and self.verify.path))
+        for field_name, value in urls:
             for placeholder in PLACEHOLDER_RE.findall(value or ""):
-                if placeholder not in config_names:
+                if placeholder not in config_names | provided:
                     raise FieldError(field_name, f"Placeholder {{{placeholder}}} is not a config field.")
         for host in self.allowed_hosts:
             for placeholder in PLACEHOLDER_RE.findall(host):
@@ -150,6 +160,17 @@ class _ServiceFields(Shape):
         """The block holding the OAuth client (id and secret), or None for other types."""
         auth = self.auth
         return getattr(self, auth.section) if auth.client_fields else None
+
+    @property
+    def client_fields(self) -> tuple[str, str] | None:
+        """The (id, secret) field names of the organisation's client for this service (the
+        secret may be a private key: ``private_key_jwt``)."""
+        return self.auth(self).client_field_names()
+
+    @property
+    def provided_names(self) -> tuple[str, ...]:
+        """Placeholders the provider fills (values kept from its answers)."""
+        return self.auth.provided_names(self)
 
     @property
     def is_oauth(self) -> bool:
@@ -179,22 +200,46 @@ class _ServiceFields(Shape):
         return errors
 
     def with_config(self, config: Mapping[str, Any]) -> "ServiceDefinition":
-        """Return a copy with ``{placeholders}`` filled from ``config`` (validated values only)."""
-        if not self.config_fields:
+        """Return a copy with ``{placeholders}`` filled from ``config`` (validated values only,
+        and the values kept from the provider, checked by ``kept_values_error`` when stored)."""
+        provided = self.provided_names
+        if not self.config_fields and not provided:
             return self
         values = {f.name: config.get(f.name) or f.default for f in self.config_fields}
+        values.update({name: config.get(name) for name in provided if isinstance(config.get(name), str)})
 
         def fill(text: str) -> str:
             return PLACEHOLDER_RE.sub(lambda m: str(values.get(m.group(1)) or m.group(0)), text)
 
         return _map_templated(self, fill)
 
+    def kept_values_error(self, config: Mapping[str, Any], kept: Mapping[str, str]) -> str | None:
+        """Why values kept from the provider cannot be used, or None. A value is either an
+        http(s) origin, whose host must be one of ``allowed_hosts`` (which such values cannot
+        name), or a plain token; only an origin may start a URL, and every URL they fill must
+        stay inside ``allowed_hosts``: a provider cannot widen its own hosts."""
+        hosts = self.with_config(config).allowed_hosts
+        for name, value in kept.items():
+            if not isinstance(value, str) or not value or len(value) > 500:
+                return f"The provider's {name} is missing or not a short string."
+            origin = re.fullmatch(r"https?://([A-Za-z0-9.-]+)(:[0-9]{1,5})?/?", value)
+            starts_url = any((url or "").startswith("{" + name + "}") for url in (self.base_url, self.sample_url))
+            if origin and not host_matches(origin.group(1), hosts):
+                return f"The provider's {name} names a host outside this service's allowed hosts ({origin.group(1).lower()})."
+            if not origin and (starts_url or not re.fullmatch(r"[A-Za-z0-9._~-]{1,200}", value)):
+                return f"The provider's {name} is not a value this service can use."
+        filled = self.with_config({**config, **{k: v.rstrip("/") for k, v in kept.items()}})
+        for url in (filled.base_url, filled.sample_url):
+            if url and not host_matches(urlsplit(url).hostname or "", filled.allowed_hosts):
+                return f"The provider's values name a host outside this service's allowed hosts ({hostname_of(url)})."
+        return None
+
     def with_client(self, client_id: str | None, client_secret: str | None) -> "ServiceDefinition":
         """Return a copy whose OAuth block carries this organisation's client."""
         block = self.client
         if block is None:
             return self
-        id_field, secret_field = self.auth.client_fields
+        id_field, secret_field = self.client_fields
         updated = block.model_copy(update={id_field: client_id or getattr(block, id_field), secret_field: client_secret})
         return self.model_copy(update={self.auth.section: updated})
 

@@ -66,6 +66,7 @@ class ServiceClientInSerializer(serializers.Serializer):
     client_secret = serializers.CharField(required=False, write_only=True, max_length=2000)
     consumer_key = serializers.CharField(required=False, max_length=2000)
     consumer_secret = serializers.CharField(required=False, write_only=True, max_length=2000)
+    client_private_key = serializers.CharField(required=False, write_only=True, max_length=16384)
 
     def to_internal_value(self, data: Any) -> dict[str, str]:
         service: ServiceDefinition = self.context["service"]
@@ -73,12 +74,14 @@ class ServiceClientInSerializer(serializers.Serializer):
             raise ValidationFailed.field("link_name", "Only OAuth services take client credentials.")
         if not isinstance(data, Mapping):
             raise ValidationFailed("Send the client as a JSON object.")
-        id_key, secret_key = service.auth.client_fields
+        id_key, secret_key = service.client_fields
         errors = {key: ["Unknown field."] for key in data if key not in (id_key, secret_key)}
         for key in (id_key, secret_key):
             value = data.get(key)
             if not isinstance(value, str) or not value.strip():
                 errors[key] = ["This field is required."]
+            elif key == "client_private_key" and len(value) <= 16384 and "\0" not in value:
+                pass  # a PEM key spans lines; the service definition checks its shape
             elif len(value) > 2000 or any(c in value for c in "\r\n\0"):
                 errors[key] = ["Must be one line of at most 2000 characters."]
         if errors:
@@ -100,7 +103,7 @@ class ServiceOutSerializer(serializers.Serializer):
             block = data[service.auth.section]
             block["has_client_secret"] = bool(custom.client_secret_encrypted) if custom else bool(client and client.client_secret_encrypted)
             if client:
-                block[service.auth.client_fields[0]] = client.client_id
+                block[service.client_fields[0]] = client.client_id
         data["created_at"] = custom.created_at.isoformat().replace("+00:00", "Z") if custom else None
         return data
 

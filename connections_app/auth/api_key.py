@@ -1,6 +1,9 @@
-"""API keys: each parameter's value travels under its key as header, query or form field."""
+"""API keys: each parameter's value, put into its ``value_template`` (``Bearer {value}``),
+travels under its key as header, query or form field; the user enters the bare value."""
 
 from __future__ import annotations
+
+from services_catalog.fields import fill_value
 
 from .base import AuthType, ParameterInjector, encodings_of
 
@@ -14,7 +17,8 @@ class ApiKey(AuthType):
         return self.service.parameters
 
     def build_auth(self, credentials: dict) -> ParameterInjector:
-        return ParameterInjector(self.service.param_type, credentials)
+        values = {p.key: fill_value(p.value_template, credentials[p.key]) for p in self.service.parameters if p.key in credentials}
+        return ParameterInjector(self.service.param_type, values)
 
     def injected_names(self) -> set[str]:
         return {p.key.lower() for p in self.service.parameters}

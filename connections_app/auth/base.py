@@ -57,6 +57,31 @@ class AuthType:
         if not cls.takes_parameters and service.parameters:
             raise FieldError("parameters", "Only API key services take parameters.")
 
+    @classmethod
+    def provided_names(cls, service: "ServiceDefinition") -> tuple[str, ...]:
+        """Placeholders the provider fills per connection (values kept from its answers),
+        beside the config fields a person fills."""
+        return ()
+
+    # -- the organisation's client -------------------------------------------------------
+    def client_field_names(self) -> tuple[str, str] | None:
+        """The (id, secret) fields of the organisation's client in this service's block: the
+        secret slot may be a private key (``client_private_key``) rather than a secret."""
+        return self.client_fields
+
+    @property
+    def client_optional(self) -> bool:
+        """Whether connections work without the organisation's client (they prove themselves)."""
+        return False
+
+    def client_configured(self) -> bool:
+        """Whether the block carries what connections need of the organisation's client."""
+        names = self.client_field_names()
+        block = getattr(self.service, self.section) if self.section else None
+        if names is None or self.client_optional:
+            return True
+        return block is not None and all(getattr(block, name) for name in names)
+
     # -- how a connection gets its credentials --------------------------------------------
     @property
     def connects_by(self) -> str:
@@ -92,7 +117,7 @@ class AuthType:
         for f in fields:
             value = values.get(f.key)
             if value is None or value == "":
-                if not partial:
+                if not partial and getattr(f, "required", True):
                     errors[f"credentials.{f.key}"] = ["This field is required."]
                 continue
             if not isinstance(value, str):

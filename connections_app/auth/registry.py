@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from .api_key import ApiKey
 from .base import AuthType
+from .aws_sigv4 import AwsSigV4
 from .basic import Basic
 from .oauth1 import OAuth1
 from .oauth2 import OAuth2
@@ -13,7 +14,7 @@ from .oauth2 import OAuth2
 if TYPE_CHECKING:
     from services_catalog.schema import ServiceDefinition
 
-AUTH_TYPES: dict[str, type[AuthType]] = {cls.name: cls for cls in (ApiKey, Basic, OAuth1, OAuth2)}
+AUTH_TYPES: dict[str, type[AuthType]] = {cls.name: cls for cls in (ApiKey, Basic, OAuth1, OAuth2, AwsSigV4)}
 
 
 def auth_type_named(name: str) -> type[AuthType]:

@@ -216,7 +216,7 @@ def _service_of(connection):
 
 
 def _consent(service) -> bool:
-    return bool(service and service.is_oauth and not (service.oauth2 and service.oauth2.grant_type == "client_credentials"))
+    return bool(service and service.auth(service).needs_consent)
 
 
 def _next_step(connection, service) -> str:

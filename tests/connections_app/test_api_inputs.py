@@ -133,7 +133,7 @@ def test_connection_filters(admin, connection, query, field, message):
 
 @pytest.mark.parametrize("query, field, message", [
     ("kind=", "kind", "Must be one of: preconfigured, custom."),
-    ("auth_type=aws", "auth_type", "Must be one of: api_key, basic, oauth1, oauth2."),
+    ("auth_type=aws", "auth_type", "Must be one of: api_key, basic, oauth1, oauth2, aws_sigv4."),
 ])
 def test_service_filters(admin, query, field, message):
     assert error(admin.get(f"/api/v1/services/?{query}"))["fields"] == {field: [message]}

@@ -5,6 +5,7 @@ not in plaintext in the database."""
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 from datetime import timedelta
@@ -29,6 +30,8 @@ CANARIES = {
     "password": "canary-password-7d793037a0760186",
     "client_secret": "canary-clientsecret-6f8db599de986fab",
     "consumer_secret": "canary-consumersecret-9e107d9d372bb682",
+    "aws_secret": "canary-awssecret-1f0e3dad99908345",
+    "aws_session": "canary-awssession-8f14e45fceea167a",
 }
 
 
@@ -109,6 +112,43 @@ def test_no_secret_leaks_anywhere(admin, upstream, servers, caplog, monkeypatch,
     token_secret = Connection.objects.get(link_name="o1_main").credentials["oauth_token_secret"]
     call("post", "/api/v1/invoke/", {"connection": "o1_main", "url": "/api/me"})
 
+    # AWS SigV4 (the upstream echoes what it got: the session token travels, and is scrubbed).
+    call("post", "/api/v1/services/", {"link_name": "aws1", "name": "AWS", "auth_type": "aws_sigv4", "base_url": upstream.url,
+                                       "aws": {"service": "dynamodb", "region": "eu-west-1"}})
+    call("post", "/api/v1/connections/", {"name": "A", "link_name": "aws_main", "service": "aws1", "credentials": {
+        "access_key_id": "AKIACANARY000001", "secret_access_key": CANARIES["aws_secret"], "session_token": CANARIES["aws_session"]}})
+    call("post", "/api/v1/invoke/", {"connection": "aws_main", "url": "/anything", "method": "POST", "json": {"a": 1}})
+
+    # A service account (JWT bearer grant), a refused key, and private_key_jwt client auth.
+    from tests.connections_app.test_jwt_bearer import new_key  # noqa: PLC0415
+    from tests.servers.oauth2_server import JWT_BEARER  # noqa: PLC0415
+
+    sa_pem, sa_public = new_key()
+    client_pem, client_public = new_key()
+    oauth2.register_client("robot@example.iam", None, [], scope="read", grant_types=[JWT_BEARER], public_key=sa_public)
+    key_file = json.dumps({"type": "service_account", "private_key_id": "k1", "private_key": sa_pem, "client_email": "robot@example.iam"})
+    call("post", "/api/v1/services/", {"link_name": "sa1", "name": "SA", "auth_type": "oauth2", "base_url": oauth2.url,
+                                       "allowed_hosts": ["127.0.0.1"], "scopes": [{"name": "read"}],
+                                       "oauth2": {"grant_type": "jwt_bearer", "token_url": f"{oauth2.url}/oauth/token"}})
+    call("post", "/api/v1/connections/", {"name": "SA", "link_name": "sa_main", "service": "sa1", "scopes": ["read"],
+                                          "credentials": {"service_account_json": key_file}})
+    call("post", "/api/v1/connections/", {"name": "SA", "link_name": "sa_bad", "service": "sa1", "scopes": ["read"],
+                                          "credentials": {"private_key": client_pem, "issuer": "nobody"}})
+    call("post", "/api/v1/invoke/", {"connection": "sa_main", "url": "/api/me"})
+    seen.append(browser.get("/connections/sa_main/").content)
+    seen.append(browser.get("/connections/sa_bad/").content)
+    oauth2.register_client("pkj", None, [], scope="read", token_endpoint_auth_method="private_key_jwt",
+                           grant_types=["client_credentials"], public_key=client_public)
+    call("post", "/api/v1/services/", {"link_name": "pkj1", "name": "PKJ", "auth_type": "oauth2", "base_url": oauth2.url,
+                                       "allowed_hosts": ["127.0.0.1"], "scopes": [{"name": "read"}],
+                                       "oauth2": {"grant_type": "client_credentials", "token_endpoint_auth_method": "private_key_jwt",
+                                                  "client_id": "pkj", "client_private_key": client_pem, "token_url": f"{oauth2.url}/oauth/token"}})
+    call("post", "/api/v1/connections/", {"name": "P", "link_name": "pkj_main", "service": "pkj1", "scopes": ["read"]})
+    call("get", "/api/v1/services/pkj1/")
+    sa_token = Connection.objects.get(link_name="sa_main").credentials["access_token"]
+    assert Connection.objects.get(link_name="pkj_main").status == "connected"
+    key_bodies = [pem.split("-----")[2].strip().splitlines()[3] for pem in (sa_pem, client_pem)]
+
     # The catalog's own client secret path, the lists, the events, the schema.
     call("put", "/api/v1/services/github/client/", {"client_id": "gh", "client_secret": CANARIES["client_secret"]})
     for url in ["/api/v1/services/?kind=custom", "/api/v1/services/github/", "/api/v1/connections/", "/api/v1/events/",
@@ -122,6 +162,7 @@ def test_no_secret_leaks_anywhere(admin, upstream, servers, caplog, monkeypatch,
     secrets = [
         *CANARIES.values(), CANARIES["password"] + "x", verifier, token_secret,
         first_tokens["access_token"], first_tokens["refresh_token"], second_tokens["access_token"], second_tokens["refresh_token"],
+        sa_token, *key_bodies,
     ]
     logs = caplog.text
     assert "refresh" in logs.lower() or logs  # logging really ran at DEBUG

@@ -19,7 +19,9 @@ Endpoints (all relative to the server's base URL):
 * ``GET  /oauth/authorize``  consent page (or immediate redirect if ``auto_approve``)
 * ``POST /oauth/authorize``  consent decision: form field ``confirm=yes|no``
 * ``POST /oauth/token``      token endpoint (authorization_code, refresh_token,
-  client_credentials)
+  client_credentials, and the RFC 7523 JWT bearer grant: the assertion's signature is
+  verified with the issuer client's ``public_key``); clients may authenticate with
+  ``private_key_jwt`` (RFC 7523 section 2.2, verified the same way)
 * ``POST /oauth/revoke``     RFC 7009 revocation
 * ``GET|POST /api/me``       protected resource, ``Authorization: Bearer <tok>``
   (or any word in ``control.extra_token_types``)
@@ -52,6 +54,7 @@ from authlib.oauth2.rfc6749 import (
 from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
 from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion, JWTBearerGrant
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc9207 import IssuerParameter
 
@@ -70,7 +73,8 @@ TOKEN_FAULTS = (
 # which adds client_secret_post). Widen every grant to all three methods and let
 # Client.check_endpoint_auth_method enforce the one the client registered with,
 # so a product sending the wrong method gets invalid_client as it would in prod.
-_ALL_CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+_ALL_CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none", "private_key_jwt"]
+JWT_BEARER = JWTBearerGrant.GRANT_TYPE
 
 
 # --------------------------------------------------------------------------- #
@@ -102,6 +106,8 @@ class Client(ClientMixin):
         default_factory=lambda: ["authorization_code", "refresh_token", "client_credentials"]
     )
     response_types: list[str] = field(default_factory=lambda: ["code"])
+    # The public half of the key the client signs with (JWT bearer grant, private_key_jwt).
+    public_key: object = None
     # None: the revocation endpoint accepts any secret-based method (basic or
     # post), because Authlib's own client defaults to basic for revocation even
     # when it uses post at the token endpoint, and real providers are lenient.
@@ -180,6 +186,8 @@ class Token(TokenMixin):
     issued_at: float = field(default_factory=time.time)
     access_token_revoked: bool = False
     refresh_token_revoked: bool = False
+    # The JWT bearer grant's subject (a user other than TESTER).
+    user_name: str | None = None
 
     @property
     def client_id(self):
@@ -203,7 +211,9 @@ class Token(TokenMixin):
         return self.access_token_revoked
 
     def get_user(self):
-        return TESTER if self.user_id == TESTER.id else None
+        if self.user_id == TESTER.id:
+            return TESTER
+        return User(id=self.user_id, username=self.user_name) if self.user_name else None
 
     def get_client(self):
         return self.client
@@ -249,6 +259,13 @@ class OAuth2ServerControl:
         self.token_delay_seconds = 0.0
         self.refresh_fault_invalid_grant = False
         self.extra_token_types: list[str] = []
+        # Extra members of every token answer (instance_url, api_domain, team) and extra
+        # query parameters of the consent redirect (realmId), as real providers send.
+        self.token_response_extra: dict = {}
+        self.callback_extra: dict = {}
+        # JWT bearer: audiences accepted besides the token URL; subjects that exist.
+        self.jwt_audiences: list[str] = []
+        self.jwt_subjects: set[str] = {"tester@example.com"}
 
         # --- observations ---
         self._grant_counts: Counter = Counter()
@@ -258,6 +275,8 @@ class OAuth2ServerControl:
         self._revoked: list[str] = []
         self._revocation_requests: list[dict] = []
         self._resource_requests: list[dict] = []
+        self._assertions: list[dict] = []
+        self._seen_jti: set[str] = set()
 
     # ----- configuration -------------------------------------------------- #
 
@@ -270,6 +289,7 @@ class OAuth2ServerControl:
         token_endpoint_auth_method: str = "client_secret_post",
         grant_types=("authorization_code", "refresh_token", "client_credentials"),
         revocation_endpoint_auth_method: str | None = None,
+        public_key=None,
     ) -> Client:
         """Register (or replace) a client. ``token_endpoint_auth_method`` is
         enforced strictly at the token endpoint; use ``"none"`` (and no secret)
@@ -286,6 +306,7 @@ class OAuth2ServerControl:
             token_endpoint_auth_method=token_endpoint_auth_method,
             grant_types=list(grant_types),
             revocation_endpoint_auth_method=revocation_endpoint_auth_method,
+            public_key=public_key,
         )
         with self.lock:
             self.clients[client_id] = client
@@ -348,6 +369,12 @@ class OAuth2ServerControl:
             return list(self._authorization_requests)
 
     @property
+    def assertions(self) -> list[dict]:
+        """Verified JWTs, in order: ``kind`` (``grant`` or ``client``), ``header``, ``claims``."""
+        with self.lock:
+            return list(self._assertions)
+
+    @property
     def revoked(self) -> list[str]:
         """Token strings accepted by ``/oauth/revoke`` (RFC 7009 answers 200 even
         for unknown tokens, so unknown ones are listed too)."""
@@ -400,6 +427,8 @@ class OAuth2ServerControl:
         auth = req.headers.get("Authorization", "")
         if auth.lower().startswith("basic "):
             method = "client_secret_basic"
+        elif req.form.get("client_assertion"):
+            method = "private_key_jwt"
         elif req.form.get("client_secret"):
             method = "client_secret_post"
         else:
@@ -503,9 +532,69 @@ def _make_grants(control: OAuth2ServerControl):
                 refresh_token.refresh_token_revoked = True
 
     class ClientCredentialsGrant(grants.ClientCredentialsGrant):
-        TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+        TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
-    return AuthorizationCodeGrant, RefreshTokenGrant, ClientCredentialsGrant
+    class JWTGrant(JWTBearerGrant):
+        """RFC 7523 section 2.1: the issuer is a registered client; its public key verifies
+        the assertion (Authlib checks signature, aud, exp); ``sub`` must be a known user."""
+
+        def resolve_issuer_client(self, issuer):
+            with control.lock:
+                return control.clients.get(issuer)
+
+        def resolve_client_public_key(self, client):
+            return client.public_key
+
+        def get_audiences(self):
+            return [request.base_url, *control.jwt_audiences]
+
+        def process_assertion_claims(self, assertion):
+            claims = super().process_assertion_claims(assertion)
+            _record_assertion(control, "grant", assertion, claims)
+            return claims
+
+        def authenticate_user(self, subject):
+            return User(id=2, username=subject) if subject in control.jwt_subjects else None
+
+        def has_granted_permission(self, client, user):
+            return True
+
+    return AuthorizationCodeGrant, RefreshTokenGrant, ClientCredentialsGrant, JWTGrant
+
+
+def _record_assertion(control, kind, assertion, claims):
+    from joserfc import jws
+
+    header = jws.extract_compact(assertion.encode()).headers()
+    with control.lock:
+        control._assertions.append({"kind": kind, "header": dict(header), "claims": dict(claims)})
+
+
+def _make_private_key_jwt(control: OAuth2ServerControl):
+    class PrivateKeyJWTAuth(JWTBearerClientAssertion):
+        """RFC 7523 section 2.2 client authentication, verified with the client's public key."""
+
+        CLIENT_AUTH_METHOD = "private_key_jwt"
+
+        def get_audiences(self):
+            return [request.base_url]
+
+        def resolve_client_public_key(self, client):
+            return client.public_key
+
+        def validate_jti(self, claims, jti):
+            with control.lock:
+                if jti in control._seen_jti:
+                    return False
+                control._seen_jti.add(jti)
+                return True
+
+        def process_assertion_claims(self, assertion, resolve_key):
+            claims = super().process_assertion_claims(assertion, resolve_key)
+            _record_assertion(control, "client", assertion, claims)
+            return claims
+
+    return PrivateKeyJWTAuth()
 
 
 class _PKCE(CodeChallenge):
@@ -658,6 +747,7 @@ def create_oauth2_server(**options) -> tuple[Flask, OAuth2ServerControl]:
             scope=token_data.get("scope", ""),
             grant_type=grant_type,
             expires_in=token_data.get("expires_in"),
+            user_name=req.user.username if req.user else None,
         )
         with control.lock:
             control.tokens.append(tok)
@@ -686,10 +776,12 @@ def create_oauth2_server(**options) -> tuple[Flask, OAuth2ServerControl]:
 
     server.register_token_generator("default", generate)
 
-    code_grant, refresh_grant, cc_grant = _make_grants(control)
+    code_grant, refresh_grant, cc_grant, jwt_grant = _make_grants(control)
     server.register_grant(code_grant, [_PKCE(control)])
     server.register_grant(refresh_grant)
     server.register_grant(cc_grant)
+    server.register_grant(jwt_grant)
+    server.register_client_auth_method("private_key_jwt", _make_private_key_jwt(control))
     server.register_endpoint(_make_revocation_endpoint(control))
     issuer_ext = _Issuer(control)
     server.register_extension(issuer_ext)
@@ -721,7 +813,7 @@ def create_oauth2_server(**options) -> tuple[Flask, OAuth2ServerControl]:
         except OAuth2Error as error:
             return authorization_error(error)
         if control.auto_approve:
-            return server.create_authorization_response(grant=grant, grant_user=TESTER)
+            return with_callback_extra(server.create_authorization_response(grant=grant, grant_user=TESTER))
 
         requested = grant.request.payload.scope or grant.request.scope or ""
         scope_items = "\n".join(
@@ -736,6 +828,13 @@ def create_oauth2_server(**options) -> tuple[Flask, OAuth2ServerControl]:
             action=escape(request.full_path),
         )
         return Response(html, content_type="text/html; charset=utf-8")
+
+    def with_callback_extra(response):
+        if control.callback_extra and "code=" in response.headers.get("Location", ""):
+            from urllib.parse import urlencode
+
+            response.headers["Location"] += "&" + urlencode(control.callback_extra)
+        return response
 
     @app.post("/oauth/authorize")
     def authorize_decision():
@@ -803,7 +902,10 @@ def create_oauth2_server(**options) -> tuple[Flask, OAuth2ServerControl]:
         if control.refresh_fault_invalid_grant and request.form.get("grant_type") == "refresh_token":
             return invalid_grant("The refresh token is invalid (injected).")
         with control.lock:
-            return server.create_token_response()
+            response = server.create_token_response()
+        if control.token_response_extra and response.status_code == 200:
+            response.set_data(json.dumps({**json.loads(response.get_data()), **control.token_response_extra}))
+        return response
 
     # ----- revocation ----------------------------------------------------- #
 

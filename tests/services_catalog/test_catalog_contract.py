@@ -23,7 +23,18 @@ REQUIRED = [
 
 
 def example_config(service):
-    return {f.name: f.default or (f.choices[0] if f.choices else "example") for f in service.config_fields}
+    config = {f.name: f.default or (f.choices[0] if f.choices else "example") for f in service.config_fields}
+    return {**config, **example_kept(service, config)}
+
+
+def example_kept(service, config):
+    """Values a provider would send: an origin on an allowed host where one starts a URL."""
+    host = service.with_config(config).allowed_hosts[0].replace("*.", "acme.")
+    kept = {}
+    for name in service.provided_names:
+        starts_url = any((u or "").startswith("{" + name + "}") for u in (service.base_url, service.sample_url))
+        kept[name] = f"https://{host}" if starts_url else "T0123"
+    return kept
 
 
 # Issue 15 asks for 200 entries, each confirmed against the provider's own documentation. Entries that could not be
@@ -61,6 +72,28 @@ def test_entry(link_name):
         assert service.oauth2.token_prefix
     if service.auth_type == "api_key":
         assert service.parameters
+        assert all(p.value_template.count("{value}") == 1 for p in service.parameters)
+        assert not any("(as '" in p.display_name for p in service.parameters), "use value_template, not a typed prefix"
+    if service.aws:
+        assert re.fullmatch(r"[a-z0-9-]+", filled.aws.service) and re.fullmatch(r"[a-z0-9-]+", filled.aws.region)
+    if service.oauth2:
+        config = {f.name: f.default or (f.choices[0] if f.choices else "example") for f in service.config_fields}
+        assert service.kept_values_error(config, example_kept(service, config)) is None
+        if service.oauth2.grant_type == "jwt_bearer":
+            assert urlsplit(filled.oauth2.assertion_audience or filled.oauth2.token_url).scheme == "https"
+
+
+def test_kept_values_are_declared_where_the_provider_sends_them():
+    assert CATALOG["salesforce"].provided_names == ("instance_url",)
+    assert CATALOG["salesforce_jwt"].base_url == "{instance_url}"
+    assert CATALOG["zoho"].provided_names == ("api_domain",)
+    assert CATALOG["slack"].provided_names == ("team_id",)
+    assert "{realm_id}" in CATALOG["quickbooks"].base_url and CATALOG["quickbooks"].oauth2.keep_from_callback == ("realmId",)
+    eu = CATALOG["zoho"]
+    assert eu.kept_values_error({"dc": "eu"}, {"api_domain": "https://www.zohoapis.eu"}) is None
+    assert eu.kept_values_error({"dc": "eu"}, {"api_domain": "https://www.zohoapis.com"})  # another data centre
+    assert CATALOG["salesforce"].kept_values_error({"my_domain": "acme"}, {"instance_url": "https://evil.my.salesforce.com"})
+    assert CATALOG["gmail_service_account"].oauth2.assertion_scope == "claim"
 
 
 def test_zoho_entry_matches_its_documented_quirks():
@@ -71,8 +104,10 @@ def test_zoho_entry_matches_its_documented_quirks():
     assert {"Desk.tickets.READ", "Desk.tickets.ALL", "ZohoCRM.modules.ALL"} <= zoho.scope_names
     eu = zoho.with_config({"dc": "eu"})
     assert eu.oauth2.token_url.startswith("https://accounts.zoho.eu/")
-    china = zoho.with_config({"dc": "com.cn"})
+    # The API host is the token answer's api_domain, kept only when it is the centre's own host.
+    china = zoho.with_config({"dc": "com.cn", "api_domain": "https://www.zohoapis.com.cn"})
     assert china.oauth2.token_url.startswith("https://accounts.zoho.com.cn/") and china.base_url == "https://www.zohoapis.com.cn"
+    assert zoho.kept_values_error({"dc": "com.cn"}, {"api_domain": "https://www.zohoapis.com.cn"}) is None
 
 
 FIRST_LINE_URL = re.compile(r"https://[^\s)>\]]+")

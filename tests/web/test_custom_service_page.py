@@ -54,7 +54,7 @@ def test_api_key_service_and_connection_are_created(admin_web):
     response = admin_web.post("/connections/new/", custom_form())
     assert response.status_code == 302 and response["Location"] == "/connections/acme_main/"
     service = CustomService.objects.get()
-    assert service.link_name == "acme_api" and service.definition["parameters"] == [{"key": "X-Api-Key", "display_name": "API key"}]
+    assert service.link_name == "acme_api" and service.definition["parameters"] == [{"key": "X-Api-Key", "display_name": "API key", "value_template": "{value}"}]
     assert service.definition["allowed_hosts"] == ["api.acme.example"]
     connection = Connection.objects.get()
     assert connection.custom_service == service and connection.status == ConnectionStatus.CONNECTED
@@ -75,7 +75,7 @@ def test_oauth2_service_redirects_to_the_authorize_link(admin_web):
     assert response.status_code == 302 and response["Location"].startswith("http://testserver/oauth/authorize/")
     service = CustomService.objects.get()
     assert service.read_secret("client_secret") == CLIENT_SECRET
-    assert service.definition["scopes"] == [{"name": "contacts.read", "display_name": "Read contacts"}]
+    assert service.definition["scopes"] == [{"name": "contacts.read", "display_name": "Read contacts", "param": "scope"}]
     assert service.definition["oauth2"]["pkce"] is True
     connection = Connection.objects.get()
     assert connection.status == ConnectionStatus.PENDING and connection.scopes == ["contacts.read"]

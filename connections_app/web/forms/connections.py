@@ -39,9 +39,13 @@ def _scope_field(service: ServiceDefinition, initial, help_text: str) -> forms.M
 
 
 def _credential_field(service: ServiceDefinition, parameter, *, required: bool, help_text: str) -> forms.CharField:
+    """A typed credential: a secret input, or a text area for a key file or PEM key. Like a
+    secret input, it shows what was typed only on the response that asks to correct it."""
+    multiline = getattr(parameter, "multiline", False)
+    widget = forms.Textarea(attrs={"rows": 6, "autocomplete": "off", "spellcheck": "false"}) if multiline else secret_input()
     return forms.CharField(
-        label=parameter.display_name, strip=False, required=required, max_length=4096, widget=secret_input(),
-        help_text=help_text,
+        label=parameter.display_name, strip=False, required=required and getattr(parameter, "required", True),
+        max_length=16384 if multiline else 4096, widget=widget, help_text=help_text,
     )
 
 
