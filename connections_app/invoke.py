@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import base64
 import json as jsonlib
+import re
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import requests
 from django.conf import settings
@@ -19,10 +20,10 @@ from django.utils import timezone
 
 from . import http, invocation_logs, selectors
 from .auth import strategy_for
-from .errors import ConnectionsError, ValidationFailed
+from .errors import ConnectionsError, HostNotAllowed, ValidationFailed
 from .models import Connection, InvocationLog
 from .observability.metrics import observe_invoke
-from .services import actor_name, connection_require_ready
+from .services import actor_name, connection_require_ready, event_record
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 MAX_RETRIES = 5
@@ -31,6 +32,12 @@ REDACTED = b"[redacted]"
 FORBIDDEN_HEADERS = frozenset({
     "host", "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-authorization",
     "proxy-connection", "te", "trailer", "upgrade",
+})
+# Headers that tell a server who the client is or which host it asked for: a caller could
+# use them to steer an upstream behind a proxy; they never come from the caller.
+FORWARDING_HEADERS = frozenset({
+    "forwarded", "via", "x-real-ip", "x-client-ip", "true-client-ip", "x-host", "x-original-host", "x-original-url",
+    "x-rewrite-url",
 })
 HOP_BY_HOP = FORBIDDEN_HEADERS | {"proxy-authenticate", "set-cookie"}
 
@@ -74,7 +81,7 @@ def _check_str_map(value: Any, field: str, *, allow_lists: bool = False) -> dict
     return value
 
 
-def _check_request(method, params, headers, json, form, body, timeout, retries, injected: set[str]) -> tuple:
+def _check_request(url, method, params, headers, json, form, body, timeout, retries, injected: set[str]) -> tuple:
     method = method.upper() if isinstance(method, str) else "GET" if method is None else None
     if method not in METHODS:
         raise ValidationFailed.field("method", f"Must be one of {', '.join(METHODS)}.")
@@ -93,11 +100,16 @@ def _check_request(method, params, headers, json, form, body, timeout, retries, 
     if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= MAX_RETRIES:
         raise ValidationFailed.field("retries", f"Must be a whole number from 0 to {MAX_RETRIES}.")
     for key in headers or {}:
-        if key.lower() in FORBIDDEN_HEADERS:
+        if key.lower() in FORBIDDEN_HEADERS | FORWARDING_HEADERS or key.lower().startswith("x-forwarded-"):
             raise ValidationFailed.field("headers", f"The header {key!r} cannot be set.")
-    # A caller value that collides with an injected credential is refused, never merged.
-    for field, values in (("headers", headers), ("params", params), ("form", form)):
-        for key in values or {}:
+    # A caller value that collides with an injected credential is refused, never merged:
+    # wherever it comes from, the upstream would see two values and may pick the caller's.
+    for field, names in (
+        ("headers", headers or {}), ("params", params or {}), ("form", form or {}),
+        ("url", [k for k, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)]),
+        ("body", [k for k, _ in parse_qsl(body, keep_blank_values=True)] if isinstance(body, str) else []),
+    ):
+        for key in names:
             if key.lower() in injected:
                 raise ValidationFailed.field(field, f"{key!r} is set by the connection's credentials.")
     return method, params, headers, form, timeout, retries
@@ -119,16 +131,18 @@ def invoke(
     strategy = strategy_for(service)
     full_url = resolve_url(url, service.base_url)
     method, params, headers, form, timeout, retries = _check_request(
-        method, params, headers, json, form, body, timeout, retries, strategy.injected_names()
+        full_url, method, params, headers, json, form, body, timeout, retries, strategy.injected_names()
     )
     request = http.OutboundRequest(
         method=method, url=full_url, params=params, headers={**service.default_headers, **(headers or {})}, json=json, form=form,
         body=body.encode() if isinstance(body, str) else None,
     )
+    destinations = http.service_destinations(service)
     try:
-        http.check_url(full_url, service.allowed_hosts)  # before any refresh or byte is sent
+        http.check_url(full_url, destinations)  # before any refresh or byte is sent
     except ConnectionsError as exc:
         _log(conn, actor, timezone.now(), method, http.public_url(request), None, 0, exc.code)
+        _audit_refusal(organisation, actor, conn, exc)
         raise
     credentials = conn.credentials
     secrets_seen = strategy.secret_values(credentials)
@@ -156,16 +170,26 @@ def invoke(
     started = timezone.now()
     try:
         upstream = observe_invoke(  # counts the outcome and times it (observability/metrics.py)
-            http.send, request, allowed_hosts=service.allowed_hosts, auth=auth, timeout=float(timeout), retries=retries,
+            http.send, request, allowed_hosts=destinations, auth=auth, timeout=float(timeout), retries=retries,
             on_response=on_response,
         )
     except ConnectionsError as exc:
         _log(conn, actor, started, method, http.public_url(request), None, 0, exc.code)
+        _audit_refusal(organisation, actor, conn, exc)
         raise
     if refreshed_after_401 and upstream.status_code == 401:
         tokens.mark_needs_reauth(connection=conn, reason="The service refused a freshly refreshed token (401).")
     _log(conn, actor, started, method, upstream.url, upstream.status_code, upstream.elapsed_ms, "")
     return envelope(upstream, secrets_seen)
+
+
+def _audit_refusal(organisation, actor, conn: Connection, exc: ConnectionsError) -> None:
+    """A refused destination (host, scheme, port, address) leaves an audit event."""
+    if isinstance(exc, HostNotAllowed):
+        event_record(
+            organisation=organisation, actor=actor_name(actor), action="invoke.refused", target=conn.link_name,
+            data={"code": exc.code, "reason": exc.message[:300]},
+        )
 
 
 def _log(conn: Connection, actor, at, method: str, url: str, status_code, elapsed_ms: int, error: str) -> None:
@@ -175,20 +199,76 @@ def _log(conn: Connection, actor, at, method: str, url: str, status_code, elapse
     ))
 
 
+def _char_pattern(ch: str) -> bytes:
+    """Every spelling of one character an upstream may echo: itself, percent-encoded in
+    either case (per UTF-8 byte), a JSON escape (``\\uXXXX``, ``\\/``), ``+`` for a space."""
+    def hexcase(text: str) -> str:
+        return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in text)
+
+    spellings = [re.escape(ch), "".join("%" + hexcase(f"{b:02X}") for b in ch.encode())]
+    if len(ch.encode("utf-16-be")) == 2:
+        spellings.append(r"\\u" + hexcase(f"{ord(ch):04X}"))
+    if ch == "/":
+        spellings.append(r"\\/")
+    if ch == " ":
+        spellings.append(r"\+")
+    return ("(?:" + "|".join(spellings) + ")").encode()
+
+
+class Redaction:
+    """What to replace by ``[redacted]``: literal forms (plain, base64) on the fast path; a
+    pattern for encoded echoes, compiled only when a body holds ``%``, ``\\`` or ``+``."""
+
+    def __init__(self, secrets: list[str]):
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        literals: set[bytes] = set()
+        for secret in self.secrets:
+            raw = secret.encode()
+            literals.update({raw, base64.b64encode(raw), base64.urlsafe_b64encode(raw).rstrip(b"=")})
+        self.literals = sorted(literals, key=len, reverse=True)
+        self._pattern: re.Pattern | None = None
+
+    def pattern(self) -> re.Pattern | None:
+        if self._pattern is None and self.secrets:
+            self._pattern = re.compile(b"|".join(b"".join(_char_pattern(ch) for ch in s) for s in self.secrets))
+        return self._pattern
+
+    def apply(self, data: bytes) -> bytes:
+        for literal in self.literals:
+            data = data.replace(literal, REDACTED)
+        if self.secrets and (b"%" in data or b"\\" in data or b"+" in data):
+            data = self.pattern().sub(REDACTED, data)
+        return data
+
+
 def scrub(data: bytes, secrets: list[str]) -> bytes:
-    for secret in secrets:
-        if secret:
-            data = data.replace(secret.encode(), REDACTED)
-    return data
+    """Replace every echo of a secret in ``data`` by ``[redacted]``: plain, base64 (as in
+    a Basic header), percent-encoded in either case and JSON-escaped."""
+    return Redaction(secrets).apply(data)
+
+
+def _scrub_decoded(value: Any, redaction) -> Any:
+    """Scrub the strings of a decoded JSON body too: an escape such as ``\\u0041`` spelled
+    only some characters of a secret, and decoding joins them again."""
+    if isinstance(value, str):
+        return redaction.apply(value.encode()).decode() if value else value
+    if isinstance(value, list):
+        return [_scrub_decoded(v, redaction) for v in value]
+    if isinstance(value, dict):
+        return {_scrub_decoded(k, redaction): _scrub_decoded(v, redaction) for k, v in value.items()}
+    return value
 
 
 def envelope(upstream: http.UpstreamResponse, secrets: list[str]) -> dict:
-    content = scrub(upstream.content, secrets)
+    redaction = Redaction(secrets)
+    content = redaction.apply(upstream.content)
     headers = {
-        k: scrub(v.encode("latin-1", "replace"), secrets).decode("latin-1")
+        k: redaction.apply(v.encode("latin-1", "replace")).decode("latin-1")
         for k, v in upstream.headers.items() if k not in HOP_BY_HOP
     }
     body, encoding = decode_body(content, upstream.content_type)
+    if encoding != "base64":
+        body = _scrub_decoded(body, redaction)
     return {
         "status_code": upstream.status_code, "headers": headers, "body": body,
         "body_encoding": encoding, "elapsed_ms": upstream.elapsed_ms,

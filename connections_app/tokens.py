@@ -69,7 +69,7 @@ class GuardedSessionMixin:
         pass  # the adapter's pools are shared by every session of this process
 
     def request(self, method, url, *args, **kwargs):
-        http.check_url(url, [http.host_of(url)])  # scheme and private-address rules
+        http.check_url(url, [http.origin_entry(url)])  # scheme and private-address rules
         deadline = time.monotonic() + TOKEN_TIMEOUT_SECONDS
         kwargs.update(timeout=(10, TOKEN_TIMEOUT_SECONDS), stream=True, allow_redirects=False)
         try:

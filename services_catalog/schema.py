@@ -18,6 +18,9 @@ PLACEHOLDER_RE = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 # A config value is substituted into URLs and hosts, so it may only be a host label-ish
 # token: no "/", "@", ":" or "?" that could move a URL to another host.
 DEFAULT_CONFIG_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,61}[A-Za-z0-9])?$"
+# An allowed-host entry: an optional scheme, the host pattern, an optional port.
+HOST_ENTRY_RE = re.compile(r"^(?:(?P<scheme>https?)://)?(?P<host>[^:/]*)(?::(?P<port>[0-9]{1,5}))?$")
+DEFAULT_PORTS = {"http": 80, "https": 443}
 HOST_RE = re.compile(r"^(\*\.)?[a-z0-9{}_]([a-z0-9{}_.-]*[a-z0-9{}_])?$")
 
 AUTH_TYPES = ("api_key", "basic", "oauth1", "oauth2")
@@ -368,7 +371,11 @@ class _Parser:
             for placeholder in PLACEHOLDER_RE.findall(value or ""):
                 if placeholder not in config_names:
                     raise self.fail(key, f"Placeholder {{{placeholder}}} is not a config field.")
-        allowed_hosts = self.allowed_hosts(data, base_url, sample_url)
+        allowed_hosts = self.allowed_hosts(data, base_url, sample_url, kind)
+        if kind != "custom":
+            for key, value in (("base_url", base_url), ("sample_url", sample_url), *_oauth_urls(oauth2, oauth1)):
+                if value and not value.startswith("https://"):
+                    raise self.fail(key, "Preconfigured services are reached over https only.")
         for host in allowed_hosts:
             for placeholder in PLACEHOLDER_RE.findall(host):
                 if placeholder not in config_names:
@@ -459,21 +466,29 @@ class _Parser:
             out.append(cf)
         return tuple(out)
 
-    def allowed_hosts(self, data: Mapping, base_url: str | None, sample_url: str | None) -> tuple[str, ...]:
+    def allowed_hosts(self, data: Mapping, base_url: str | None, sample_url: str | None, kind: str = "custom") -> tuple[str, ...]:
         raw = data.get("allowed_hosts")
         if raw in (None, [], ""):
             source_url = base_url or sample_url
             if not source_url:
                 raise self.fail("allowed_hosts", "Name at least one allowed host (or give a base_url or sample_url).")
-            raw = [_hostname(source_url)]
+            raw = [_origin_entry(source_url)]
         if not isinstance(raw, list) or not all(isinstance(h, str) for h in raw):
             raise self.fail("allowed_hosts", "Must be a list of host names.")
         hosts = []
         for i, host in enumerate(raw):
-            h = host.strip().lower()
+            # An entry is a host (https on 443), or "scheme://host[:port]" for a service that
+            # is reached another way (plain http on a private network, another port).
+            match = HOST_ENTRY_RE.match(host.strip().lower())
+            h = match.group("host") if match else ""
             if not HOST_RE.match(h) or ".." in h or "*" in h[1:]:
                 raise self.fail(f"allowed_hosts[{i}]", f"{host!r} is not a host name (a leading '*.' allows subdomains).")
-            hosts.append(h)
+            scheme, port = match.group("scheme") or "https", int(match.group("port") or DEFAULT_PORTS[match.group("scheme") or "https"])
+            if not 0 < port < 65536:
+                raise self.fail(f"allowed_hosts[{i}]", f"{host!r} has no valid port.")
+            if scheme == "http" and kind != "custom":
+                raise self.fail(f"allowed_hosts[{i}]", "Preconfigured services are reached over https only.")
+            hosts.append(h if (scheme, port) == ("https", 443) else f"{scheme}://{h}:{port}")
         return tuple(dict.fromkeys(hosts))
 
     def oauth2(self, raw: Any) -> OAuth2Config:
@@ -520,7 +535,21 @@ class _Parser:
         )
 
 
-def _hostname(url: str) -> str:
-    """Return the host of an already validated URL, keeping ``{placeholders}`` intact."""
-    netloc = url.split("://", 1)[1].split("/", 1)[0]
-    return netloc.split(":", 1)[0].lower()
+def _origin_entry(url: str) -> str:
+    """The allowed-host entry for an already validated URL: its host, with the scheme and
+    port written out unless they are https on 443 (``{placeholders}`` kept intact)."""
+    scheme, rest = url.split("://", 1)
+    scheme = scheme.lower()
+    host, _, port = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].lower().partition(":")
+    if scheme == "https" and port in ("", "443"):
+        return host
+    return f"{scheme}://{host}:{port or DEFAULT_PORTS[scheme]}"
+
+
+def _oauth_urls(oauth2, oauth1) -> list[tuple[str, str | None]]:
+    urls = []
+    if oauth2:
+        urls += [(f"oauth2.{k}", getattr(oauth2, k)) for k in ("authorize_url", "token_url", "refresh_url", "revoke_url")]
+    if oauth1:
+        urls += [(f"oauth1.{k}", getattr(oauth1, k)) for k in ("request_token_url", "authorize_url", "access_token_url")]
+    return urls
