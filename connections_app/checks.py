@@ -73,3 +73,32 @@ def check_sqlite_version(app_configs=None, databases=None, **kwargs):
         f"SQLite {sqlite3.sqlite_version} is too old: Connections needs {need} or newer (UPDATE ... RETURNING).",
         hint="Use a Python built with a newer SQLite, or PostgreSQL (DATABASE_URL).", id="connections.E003",
     )]
+
+
+LEASE_MARGIN_SECONDS = 10  # database writes and scheduling around the token call
+
+
+@register("connections", deploy=False)
+def check_refresh_lease(app_configs=None, **kwargs):
+    """The refresh lease must outlive the longest token call, or a second worker could take
+    the lease while the first still waits for the provider and both refresh."""
+    from django.conf import settings
+
+    lease = settings.CONNECTIONS_REFRESH_LEASE_SECONDS
+    token_call = settings.CONNECTIONS_TOKEN_TIMEOUT_SECONDS
+    errors = []
+    if lease <= token_call + LEASE_MARGIN_SECONDS:
+        errors.append(Error(
+            f"CONNECTIONS_REFRESH_LEASE_SECONDS ({lease}) must be longer than CONNECTIONS_TOKEN_TIMEOUT_SECONDS "
+            f"({token_call}) plus {LEASE_MARGIN_SECONDS} s, or two refreshes of one token can overlap.",
+            hint=f"Set CONNECTIONS_REFRESH_LEASE_SECONDS to at least {token_call + LEASE_MARGIN_SECONDS + 1}.",
+            id="connections.E004",
+        ))
+    soft, hard = settings.CONNECTIONS_TASK_SOFT_TIME_LIMIT, settings.CONNECTIONS_TASK_TIME_LIMIT
+    if not 0 < soft < hard or soft <= token_call + LEASE_MARGIN_SECONDS:
+        errors.append(Error(
+            f"Celery task time limits: CONNECTIONS_TASK_SOFT_TIME_LIMIT ({soft}) must be above one token call "
+            f"plus margin ({token_call + LEASE_MARGIN_SECONDS}) and below CONNECTIONS_TASK_TIME_LIMIT ({hard}).",
+            id="connections.E005",
+        ))
+    return errors

@@ -104,10 +104,15 @@ class _GuardedConnectionMixin:
                 last_error = BlockedAddress(f"{host} resolves to a private or reserved address")
                 continue
             sock = socket.socket(family, socktype, proto)
+            watch = current_watchdog()
             try:
                 for option in self.socket_options or ():
                     sock.setsockopt(*option)
-                sock.settimeout(self.timeout if isinstance(self.timeout, (int, float)) else None)
+                timeout = self.timeout if isinstance(self.timeout, (int, float)) else None
+                if watch is not None:  # connect and the TLS handshake count against the deadline too
+                    watch.sock = sock
+                    timeout = max(0.001, min(timeout or watch.remaining(), watch.remaining()))
+                sock.settimeout(timeout)
                 sock.connect(sockaddr)
                 return sock
             except OSError as exc:
@@ -121,7 +126,7 @@ class _GuardedConnectionMixin:
 
     def request(self, *args, **kwargs):
         # Let the deadline watchdog of the current call find the socket in use.
-        watch = getattr(_local, "watchdog", None)
+        watch = current_watchdog()
         if watch is not None:
             watch.connection = self
         return super().request(*args, **kwargs)
@@ -153,34 +158,57 @@ class GuardedAdapter(HTTPAdapter):
 _local = threading.local()
 
 
+def current_watchdog() -> "_Watchdog | None":
+    stack = getattr(_local, "watchdogs", None)
+    return stack[-1] if stack else None
+
+
 class _Watchdog:
-    """Cut the connection in use when the total deadline passes (stops slow-drip bodies)."""
+    """Cut the connection in use when the total deadline passes: connect, TLS handshake,
+    headers and the whole body alike (stops slow-drip answers at any stage).
+
+    Watchdogs nest: a call made while another runs (a token refresh inside an invoke) is
+    watched by its own deadline, and the outer one never cuts the inner call's socket.
+    """
 
     def __init__(self, seconds: float):
         self.connection = None
+        self.sock = None
         self.fired = False
         self.done = False
         self.deadline = time.monotonic() + max(0.0, seconds)
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
 
     def fire(self) -> None:
         if self.done:  # finished while the watcher was getting to it
             return
         self.fired = True
-        sock = getattr(self.connection, "sock", None)
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        for sock in (getattr(self.connection, "sock", None), self.sock):
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     def __enter__(self) -> "_Watchdog":
-        _local.watchdog = self
+        if getattr(_local, "watchdogs", None) is None:
+            _local.watchdogs = []
+        _local.watchdogs.append(self)
         _deadlines.watch(self)
         return self
 
     def __exit__(self, *exc) -> None:
         self.done = True
-        _local.watchdog = None
+        self.connection = self.sock = None
+        if self in _local.watchdogs:
+            _local.watchdogs.remove(self)
+
+
+def deadline(seconds: float) -> _Watchdog:
+    """One overall deadline for the outbound calls made inside the ``with`` block."""
+    return _Watchdog(seconds)
 
 
 class _DeadlineWatcher:
@@ -372,6 +400,10 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     default = {"http": 80, "https": 443}.get(parts.scheme)
     return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+
+def same_origin(a: str, b: str) -> bool:
+    return _origin(a) == _origin(b)
 
 
 def _retry_after_seconds(value: str | None) -> float | None:

@@ -155,8 +155,10 @@ def invoke(
         secrets_seen += strategy.secret_values(credentials)
 
         def on_response(response: requests.Response) -> bool:
-            # An upstream 401 gets one refresh and one retry (the token may have died early).
-            if response.status_code != 401:
+            # An upstream 401 gets one refresh and one retry (the token may have died early),
+            # but only from the origin that received the token: another allowed host reached
+            # by a redirect never saw it, and its 401 says nothing about it.
+            if response.status_code != 401 or not http.same_origin(response.url, full_url):
                 return False
             fresh = tokens.refresh_after_401(connection=conn, service=service, rejected=credentials)
             if fresh is None:

@@ -26,7 +26,7 @@ from .models import Event, Organisation
 
 logger = logging.getLogger(__name__)
 
-WEBHOOK_EVENTS = frozenset({"connection.needs_reauth", "connection.connected", "connection.revoked"})
+WEBHOOK_EVENTS = frozenset({"connection.needs_reauth", "connection.connected", "connection.revoked", "service.client_refused"})
 SIGNATURE_HEADER = "Connections-Signature"
 
 

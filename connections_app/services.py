@@ -229,6 +229,7 @@ def service_client_set(*, organisation: Organisation, actor, link_name: str, dat
         )
         client.client_id = data[id_key].strip()
         client.write_secret("client_secret", data[secret_key])
+        client.client_refused_at = None  # a new client: refreshes may try again
         client.save()
         event_record(organisation=organisation, actor=actor_name(actor), action="service.client_set", target=link_name)
     return client

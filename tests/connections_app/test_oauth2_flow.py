@@ -298,7 +298,10 @@ def test_invalid_grant_on_refresh_means_needs_reauth(admin, provider):
 def test_expired_token_is_refreshed_before_the_call_and_rotation_is_saved(admin, provider):
     connect(admin, provider)
     before = Connection.objects.get(link_name="acme_main").credentials
-    Connection.objects.filter(link_name="acme_main").update(expires_at=timezone.now() + timedelta(seconds=30))
+    # An hour-long token with 30 s left (the leeway scales with the lifetime: tokens.refresh_leeway).
+    Connection.objects.filter(link_name="acme_main").update(
+        expires_at=timezone.now() + timedelta(seconds=30), last_refreshed_at=timezone.now() - timedelta(hours=1),
+    )
     assert admin.post("/api/v1/invoke/", {"connection": "acme_main", "url": "/api/me"}, format="json").json()["status_code"] == 200
     after = Connection.objects.get(link_name="acme_main")
     assert provider.grant_counts["refresh_token"] == 1
