@@ -441,7 +441,10 @@ def send(
     deadline = time.monotonic() + timeout
     with _Watchdog(timeout) as watchdog:
         try:
-            return _send_with_retries(request, allowed_hosts, auth, deadline, timeout, retries, max_bytes, on_response)
+            answer = _send_with_retries(request, allowed_hosts, auth, deadline, timeout, retries, max_bytes, on_response)
+            if watchdog.fired:  # cut mid-answer (headers end at EOF): what was read is not the answer
+                raise UpstreamTimeout()
+            return answer
         except (UpstreamError, HostNotAllowed) as exc:
             if watchdog.fired and not isinstance(exc, HostNotAllowed):
                 raise UpstreamTimeout() from None

@@ -88,6 +88,8 @@ class GuardedSessionMixin:
                     response._content = http.read_capped(response, TOKEN_MAX_BYTES, deadline)
                 finally:
                     response.close()
+                if watchdog.fired:  # cut mid-answer: what was read is not the answer
+                    raise UpstreamTimeout()
             except http.BlockedAddress:
                 raise UpstreamError("The token endpoint is on a private address.") from None
             except (requests.exceptions.Timeout, UpstreamTimeout):
