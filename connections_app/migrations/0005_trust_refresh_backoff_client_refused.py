@@ -2,6 +2,45 @@
 
 from django.db import migrations, models
 
+SECRET_COLUMNS = {
+    "Connection": ["credentials_encrypted"],
+    "CustomService": ["client_secret_encrypted"],
+    "ServiceClient": ["client_secret_encrypted"],
+    "OAuthState": ["secrets_encrypted"],
+    "Organisation": ["webhook_secret_encrypted"],
+}
+
+
+def tag_key_ids(apps, schema_editor):
+    """Lead every stored value with the id of the key that opens it (crypto.py), so that
+    which rows need which key is an exact query. A value no configured key opens is left
+    as it is (the start-up check names its table)."""
+    from cryptography.fernet import Fernet, InvalidToken
+
+    from connections_app import crypto
+
+    keys = [(crypto.key_id(k), Fernet(k.encode() if isinstance(k, str) else k)) for k in crypto.configured_keys()]
+    for model_name, columns in SECRET_COLUMNS.items():
+        model = apps.get_model("connections_app", model_name)
+        for column in columns:
+            rows = model.objects.exclude(**{column: ""}).exclude(**{f"{column}__contains": ":"}).values_list("pk", column)
+            for pk, token in rows.iterator(chunk_size=500):
+                for kid, fernet in keys:
+                    try:
+                        fernet.decrypt(token.encode())
+                    except InvalidToken:
+                        continue
+                    model.objects.filter(pk=pk).update(**{column: f"{kid}:{token}"})
+                    break
+
+
+def untag_key_ids(apps, schema_editor):
+    for model_name, columns in SECRET_COLUMNS.items():
+        model = apps.get_model("connections_app", model_name)
+        for column in columns:
+            for pk, token in model.objects.filter(**{f"{column}__contains": ":"}).values_list("pk", column).iterator(chunk_size=500):
+                model.objects.filter(pk=pk).update(**{column: token.split(":", 1)[1]})
+
 
 class Migration(migrations.Migration):
 
@@ -30,4 +69,5 @@ class Migration(migrations.Migration):
             name='client_refused_at',
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
+        migrations.RunPython(tag_key_ids, untag_key_ids, elidable=True),
     ]
