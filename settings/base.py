@@ -140,6 +140,8 @@ CONNECTIONS_REFRESH_SWEEP_SECONDS = env.get_int("CONNECTIONS_REFRESH_SWEEP_SECON
 REDIS_URL = env.get("REDIS_URL")
 # Operations (docs/DEPLOY.md): /metrics asks for this Bearer token when it is set.
 CONNECTIONS_METRICS_TOKEN = env.get("CONNECTIONS_METRICS_TOKEN")
+# Without a token, /metrics is served only where this is false (dev, tests); prod sets it.
+CONNECTIONS_METRICS_REQUIRE_TOKEN = False
 # prometheus_client reads this variable itself; the settings only say which mode it is in.
 PROMETHEUS_MULTIPROC_DIR = env.get("PROMETHEUS_MULTIPROC_DIR")
 CONNECTIONS_WORKER_METRICS_PORT = env.get_int("CONNECTIONS_WORKER_METRICS_PORT", 0)

@@ -55,8 +55,11 @@ def setup(admin, provider, *, method="client_secret_post", scopes=("read",), ser
 
 
 def start(browser: Client, authorize_url: str):
-    """Open the one-time link; return the provider URL we were sent to."""
-    response = browser.get(urlsplit(authorize_url).path)
+    """Open the one-time link (the Continue page), continue; return the provider URL we were sent to."""
+    page = browser.get(urlsplit(authorize_url).path)
+    assert page.status_code == 200 and b"Continue" in page.content, page.content
+    assert page["Referrer-Policy"] == "same-origin" and "no-store" in page["Cache-Control"]
+    response = browser.post(urlsplit(authorize_url).path)
     assert response.status_code == 302, response.content
     assert response["Referrer-Policy"] == "no-referrer" and "no-store" in response["Cache-Control"]
     return response["Location"]
@@ -356,7 +359,7 @@ def test_preconfigured_zoho_uses_the_data_centre(admin):
         "name": "Zoho EU", "link_name": "zoho_eu", "service": "zoho", "scopes": ["Desk.tickets.READ", "Desk.tickets.ALL"],
         "config": {"dc": "eu"},
     }, format="json").json()
-    location = Client().get(urlsplit(body["authorize_url"]).path)["Location"]
+    location = Client().post(urlsplit(body["authorize_url"]).path)["Location"]
     parts = urlsplit(location)
     query = parse_qs(parts.query)
     assert parts.hostname == "accounts.zoho.eu"
