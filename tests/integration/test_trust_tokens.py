@@ -326,7 +326,7 @@ def test_invalid_client_marks_the_service_client_once_not_each_connection(connec
 # -- point 11: one refresh per expiry, also for short-lived tokens -------------------------
 def test_a_token_refreshed_a_moment_ago_is_used_not_refreshed_again(connect, provider, admin):
     """A 40-second token, just refreshed: the fixed 60 s leeway refreshed it on every call."""
-    connection = connect("acme_main", expires_in=40)
+    connection = connect("acme_main", expires_in=40, lifetime=40)
     Connection.objects.filter(pk=connection.pk).update(last_refreshed_at=timezone.now())
     provider.reset_counts()
     for _ in range(5):
@@ -342,7 +342,7 @@ def test_five_second_tokens_and_a_two_second_sweep_refresh_once_per_expiry(conne
     """A real worker and beat sweep every 2 s while calls come every 0.2 s: each token is
     refreshed once, by whoever gets there first, never again right after."""
     provider.access_token_lifetime = 5
-    connection = connect("acme_main", expires_in=5)
+    connection = connect("acme_main", expires_in=5, lifetime=5)
     provider.reset_counts()
     celery_processes.worker()
     celery_processes.beat(CONNECTIONS_REFRESH_SWEEP_SECONDS=2)
