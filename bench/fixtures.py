@@ -14,12 +14,12 @@ def admin_token(org_slug: str = "bench") -> tuple[object, str]:
 
 
 def api_key_service(organisation, link_name: str, base_url: str) -> None:
-    from connections_app.services import custom_service_create
+    from connections_app.services import custom_service_create, custom_service_parse
 
-    custom_service_create(organisation=organisation, actor=None, data={
+    custom_service_create(organisation=organisation, actor=None, definition=custom_service_parse({
         "link_name": link_name, "name": link_name, "auth_type": "api_key", "param_type": "header",
         "parameters": [{"key": "X-Api-Key", "display_name": "API key"}], "base_url": base_url, "allowed_hosts": ["127.0.0.1"],
-    })
+    }))
 
 
 def api_key_connection(organisation, upstream_port: int, link_name: str = "bench") -> None:
@@ -34,10 +34,10 @@ def api_key_connection(organisation, upstream_port: int, link_name: str = "bench
 
 
 def oauth2_service(organisation, link_name: str, base_url: str) -> None:
-    from connections_app.services import custom_service_create
+    from connections_app.services import custom_service_create, custom_service_parse
 
-    custom_service_create(organisation=organisation, actor=None, data={
+    custom_service_create(organisation=organisation, actor=None, definition=custom_service_parse({
         "link_name": link_name, "name": link_name, "auth_type": "oauth2", "base_url": base_url, "allowed_hosts": ["127.0.0.1"],
         "oauth2": {"client_id": "bench-client", "client_secret": "bench-secret", "authorize_url": f"{base_url}/oauth/authorize",
                    "token_url": f"{base_url}/oauth/token"},
-    })
+    }))

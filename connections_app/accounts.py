@@ -121,7 +121,9 @@ def custom_service_connect(
     """
     with transaction.atomic():
         try:
-            custom = services.custom_service_create(organisation=organisation, actor=actor, data=service_data)
+            custom = services.custom_service_create(
+                organisation=organisation, actor=actor, definition=services.custom_service_parse(service_data)
+            )
         except (ValidationFailed, Conflict) as exc:
             raise _prefixed(exc, "service.", "service.link_name") from None
         try:

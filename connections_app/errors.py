@@ -27,10 +27,6 @@ class ValidationFailed(ConnectionsError):
         return cls(f"{name}: {message}", fields={name: [message]})
 
 
-class NotAuthenticated(ConnectionsError):
-    code, status, default_message = "not_authenticated", 401, "Authentication credentials were not provided or are not valid."
-
-
 class PermissionDenied(ConnectionsError):
     code, status, default_message = "permission_denied", 403, "Your role does not allow this."
 
@@ -61,10 +57,6 @@ class UpstreamTimeout(ConnectionsError):
 
 class UpstreamError(ConnectionsError):
     code, status, default_message = "upstream_error", 502, "The external service could not be reached."
-
-
-class Throttled(ConnectionsError):
-    code, status, default_message = "throttled", 429, "Too many requests; retry later."
 
 
 class KeyUnavailable(ConnectionsError):

@@ -36,7 +36,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from services_catalog.schema import DEFAULT_PORTS, HOST_ENTRY_RE, host_matches
+from services_catalog.fields import DEFAULT_PORTS, HOST_ENTRY_RE, host_matches
 
 from .errors import HostNotAllowed, UpstreamError, UpstreamTimeout, ValidationFailed
 

@@ -3,7 +3,6 @@ simply not found."""
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from types import SimpleNamespace
 
@@ -80,22 +79,15 @@ def with_client(service: ServiceDefinition, *, organisation: Organisation, custo
         client = ServiceClient.objects.filter(organisation=organisation, service_link_name=service.link_name).first()
         secret = client.read_secret("client_secret") if client else None
         client_id = client.client_id if client else None
-    if service.oauth2:
-        return dataclasses.replace(
-            service, oauth2=dataclasses.replace(service.oauth2, client_id=client_id or service.oauth2.client_id, client_secret=secret)
-        )
-    return dataclasses.replace(
-        service, oauth1=dataclasses.replace(service.oauth1, consumer_key=client_id or service.oauth1.consumer_key, consumer_secret=secret)
-    )
+    return service.with_client(client_id, secret)
 
 
 def client_configured(service: ServiceDefinition) -> bool:
     """Whether a service (as returned by ``with_client``) has its OAuth client id and secret."""
-    if service.oauth2:
-        return bool(service.oauth2.client_id and service.oauth2.client_secret)
-    if service.oauth1:
-        return bool(service.oauth1.consumer_key and service.oauth1.consumer_secret)
-    return True
+    block = service.client
+    if block is None:
+        return True
+    return all(getattr(block, name) for name in service.auth.client_fields)
 
 
 def oauth_client_ready(*, organisation: Organisation, service: ServiceDefinition) -> bool:

@@ -21,6 +21,7 @@ from services_catalog.schema import LINK_NAME_RE, SchemaError, ServiceDefinition
 
 from . import notifications, selectors
 from .auth import strategy_for
+from .auth.base import FETCHED, TYPED
 from .errors import (
     Conflict,
     ConnectionNotReady,
@@ -73,60 +74,49 @@ def _check_name(value: Any, field: str = "name") -> str:
     return value.strip()
 
 
-def _schema_error(exc: SchemaError) -> ValidationFailed:
-    return ValidationFailed(f"{exc.field}: {exc.message}", fields={exc.field: [exc.message]})
-
-
 # -- custom services ---------------------------------------------------------------------
-SECRET_KEYS = {"oauth2": "client_secret", "oauth1": "consumer_secret"}
-
-
-def _split_secret(data: dict) -> tuple[dict, str | None]:
-    """Return the definition without its client secret, and the secret."""
-    clean = {k: v for k, v in data.items() if k not in ("kind", "created_at", "has_client_secret")}
-    secret = None
-    for block, key in SECRET_KEYS.items():
-        if isinstance(clean.get(block), dict):
-            clean[block] = dict(clean[block])
-            clean[block].pop("has_client_secret", None)
-            value = clean[block].pop(key, None)
-            if value is not None:
-                if not isinstance(value, str):
-                    raise ValidationFailed.field(f"{block}.{key}", "Must be a string.")
-                secret = value
-    return clean, secret
-
-
 def _require_client(definition: ServiceDefinition, secret: str | None) -> None:
-    if definition.oauth2 and not definition.oauth2.client_id:
-        raise ValidationFailed.field("oauth2.client_id", "This field is required.")
-    if definition.oauth2 and not secret:
-        raise ValidationFailed.field("oauth2.client_secret", "This field is required.")
-    if definition.oauth1 and not definition.oauth1.consumer_key:
-        raise ValidationFailed.field("oauth1.consumer_key", "This field is required.")
-    if definition.oauth1 and not secret:
-        raise ValidationFailed.field("oauth1.consumer_secret", "This field is required.")
+    """A custom OAuth service carries its own client: both id and secret are required."""
+    block = definition.client
+    if block is None:
+        return
+    id_field, secret_field = definition.auth.client_fields
+    section = definition.auth.section
+    if not getattr(block, id_field):
+        raise ValidationFailed.field(f"{section}.{id_field}", "This field is required.")
+    if not secret:
+        raise ValidationFailed.field(f"{section}.{secret_field}", "This field is required.")
 
 
-def custom_service_create(*, organisation: Organisation, actor, data: dict) -> CustomService:
+def custom_service_parse(data: Any) -> ServiceDefinition:
+    """Validate a custom service given as plain data (API body, page form, fixture) with the
+    one service definition; a bad field raises ``ValidationFailed`` naming every field."""
     if not isinstance(data, dict):
         raise ValidationFailed("Send the service as a JSON object.")
-    clean, secret = _split_secret(data)
     try:
-        definition = ServiceDefinition.from_dict(clean, source="custom service", kind="custom")
+        return ServiceDefinition.from_dict(data, source="custom service", kind="custom")
     except SchemaError as exc:
-        raise _schema_error(exc) from None
+        raise ValidationFailed(f"{exc.field}: {exc.message}", fields=exc.errors) from None
+
+
+def _client_secret(definition: ServiceDefinition) -> str | None:
+    block = definition.client
+    return getattr(block, definition.auth.client_fields[1]) if block is not None else None
+
+
+def custom_service_create(*, organisation: Organisation, actor, definition: ServiceDefinition) -> CustomService:
+    """Store a validated custom service; its client secret (if any) is stored encrypted."""
     if definition.config_fields:
         raise ValidationFailed.field("config_fields", "Custom services do not take config fields.")
+    secret = _client_secret(definition)
     _require_client(definition, secret)
     if registry.get(definition.link_name) is not None:
         raise Conflict.field("link_name", f"The link name {definition.link_name!r} is taken by a preconfigured service.")
-    stored = definition.to_dict()
     try:
         with transaction.atomic():
             custom = CustomService(
                 organisation=organisation, link_name=definition.link_name, name=definition.name,
-                definition=stored, created_by=actor if getattr(actor, "pk", None) else None,
+                definition=definition.to_dict(), created_by=actor if getattr(actor, "pk", None) else None,
             )
             custom.write_secret("client_secret", secret)
             custom.save()
@@ -136,31 +126,19 @@ def custom_service_create(*, organisation: Organisation, actor, data: dict) -> C
     return custom
 
 
-def custom_service_update(*, organisation: Organisation, actor, link_name: str, data: dict) -> CustomService:
-    if not isinstance(data, dict):
-        raise ValidationFailed("Send the changes as a JSON object.")
+def custom_service_update(*, organisation: Organisation, actor, link_name: str, definition: ServiceDefinition) -> CustomService:
+    """Replace a custom service's definition (validated whole); without a new client secret
+    in it, the stored one is kept."""
     with transaction.atomic():
         custom = _custom_for_write(organisation, link_name, lock=True)
-        if "link_name" in data and data["link_name"] != custom.link_name:
+        if definition.link_name != custom.link_name:
             raise ValidationFailed.field("link_name", "The link name of a service cannot change.")
-        if "auth_type" in data and data["auth_type"] != custom.definition["auth_type"]:
+        if definition.auth_type != custom.definition["auth_type"]:
             if selectors.connections_using(organisation=organisation, service_link_name=link_name):
                 raise Conflict("The auth type cannot change while connections use this service.")
-        changes, secret = _split_secret(data)
-        merged = dict(custom.definition)
-        for key, value in changes.items():
-            if key in ("oauth2", "oauth1") and isinstance(value, dict) and isinstance(merged.get(key), dict):
-                merged[key] = {**merged[key], **value}
-            else:
-                merged[key] = value
-        if "base_url" in changes and "allowed_hosts" not in changes:
-            merged["allowed_hosts"] = None  # recomputed from the new base_url
-        try:
-            definition = ServiceDefinition.from_dict(merged, source="custom service", kind="custom")
-        except SchemaError as exc:
-            raise _schema_error(exc) from None
         if definition.config_fields:
             raise ValidationFailed.field("config_fields", "Custom services do not take config fields.")
+        secret = _client_secret(definition)
         secret_changed = secret is not None
         if secret is None and definition.is_oauth:
             secret = custom.read_secret("client_secret")
@@ -175,7 +153,7 @@ def custom_service_update(*, organisation: Organisation, actor, link_name: str, 
         repointed = _repointed(previous, definition) if previous else ["every destination"]
         holders = Connection.objects.filter(custom_service=custom).exclude(credentials_encrypted="")
         if repointed and holders.exists() and definition.is_oauth and not secret_changed:
-            key = f"{definition.auth_type}.{SECRET_KEYS[definition.auth_type]}"
+            key = f"{definition.auth.section}.{definition.auth.client_fields[1]}"
             raise Conflict(
                 f"This change would send stored credentials to new destinations ({', '.join(repointed)}). Send {key} "
                 "again in the same request to confirm: the connections holding credentials will then need new consent.",
@@ -273,8 +251,23 @@ def _custom_for_write(organisation: Organisation, link_name: str, *, lock: bool)
     return custom
 
 
-def service_client_set(*, organisation: Organisation, actor, link_name: str, data: dict) -> ServiceClient:
+def service_client_set(*, organisation: Organisation, actor, link_name: str, client_id: str, client_secret: str) -> ServiceClient:
     """Store an organisation's OAuth client (or OAuth1 consumer) for a preconfigured service."""
+    service = service_for_client(organisation=organisation, link_name=link_name)
+    with transaction.atomic():
+        client, _ = ServiceClient.objects.select_for_update().get_or_create(
+            organisation=organisation, service_link_name=link_name, defaults={"client_id": client_id}
+        )
+        client.client_id = client_id
+        client.write_secret("client_secret", client_secret)
+        client.client_refused_at = None  # a new client: refreshes may try again
+        client.save()
+        event_record(organisation=organisation, actor=actor_name(actor), action="service.client_set", target=service.link_name)
+    return client
+
+
+def service_for_client(*, organisation: Organisation, link_name: str) -> ServiceDefinition:
+    """Return the preconfigured OAuth service whose client an organisation may set."""
     service = registry.get(link_name)
     if service is None:
         if CustomService.objects.filter(organisation=organisation, link_name=link_name).exists():
@@ -284,31 +277,7 @@ def service_client_set(*, organisation: Organisation, actor, link_name: str, dat
         raise NotFound(f"No service with link name {link_name!r}.")
     if not service.is_oauth:
         raise ValidationFailed.field("link_name", "Only OAuth services take client credentials.")
-    id_key, secret_key = ("client_id", "client_secret") if service.oauth2 else ("consumer_key", "consumer_secret")
-    if not isinstance(data, dict):
-        raise ValidationFailed("Send the client as a JSON object.")
-    errors = {}
-    for key in (id_key, secret_key):
-        value = data.get(key)
-        if not isinstance(value, str) or not value.strip():
-            errors[key] = ["This field is required."]
-        elif len(value) > 2000 or any(c in value for c in "\r\n\0"):
-            errors[key] = ["Must be one line of at most 2000 characters."]
-    unknown = set(data) - {id_key, secret_key}
-    for key in unknown:
-        errors[key] = ["Unknown field."]
-    if errors:
-        raise ValidationFailed("The client credentials are not valid.", fields=errors)
-    with transaction.atomic():
-        client, _ = ServiceClient.objects.select_for_update().get_or_create(
-            organisation=organisation, service_link_name=link_name, defaults={"client_id": data[id_key].strip()}
-        )
-        client.client_id = data[id_key].strip()
-        client.write_secret("client_secret", data[secret_key])
-        client.client_refused_at = None  # a new client: refreshes may try again
-        client.save()
-        event_record(organisation=organisation, actor=actor_name(actor), action="service.client_set", target=link_name)
-    return client
+    return service
 
 
 # -- connections -------------------------------------------------------------------------
@@ -382,7 +351,7 @@ def connection_create(
         custom_service=custom, scopes=clean_scopes, config=clean_config,
         created_by=actor if getattr(actor, "pk", None) else None,
     )
-    if not strategy.uses_consent:
+    if strategy.connects_by == TYPED:
         connection.set_credentials(clean_credentials, hint=strategy.hint(clean_credentials))
         connection.status = ConnectionStatus.CONNECTED
         connection.connected_at = now
@@ -398,11 +367,11 @@ def connection_create(
     except IntegrityError:
         raise Conflict.field("link_name", f"The link name {link_name!r} is already used by another connection.") from None
     authorize_url = None
-    if resolved.oauth2 and resolved.oauth2.grant_type == "client_credentials":
+    if strategy.connects_by == FETCHED:
         from . import tokens  # noqa: PLC0415
 
         tokens.client_credentials_fetch(connection=connection, service=resolved, actor=actor_name(actor))
-    elif resolved.is_oauth:
+    elif strategy.needs_consent:
         authorize_url = authorize_link_create(connection=connection, scopes=clean_scopes)
     return connection, authorize_url
 
@@ -432,7 +401,7 @@ def connection_update(
             connection.name = _check_name(data["name"])
             changed.append("name")
         if "credentials" in data:
-            if strategy.uses_consent:
+            if strategy.connects_by != TYPED:
                 raise ValidationFailed.field("credentials", "OAuth connections get their credentials through consent; use reconnect.")
             current = connection.credentials if connection.credentials_encrypted else {}
             values = strategy.validate_credentials(data["credentials"], partial=True)
@@ -480,7 +449,7 @@ def authorize_link_create(*, connection: Connection, scopes: list[str] | None = 
 def connection_reconnect(*, organisation: Organisation, actor, link_name: str) -> tuple[Connection, str]:
     connection = selectors.connection_get(organisation=organisation, link_name=link_name, annotate=False)
     service = selectors.connection_service(connection, with_secrets=True)
-    if not service.is_oauth or (service.oauth2 and service.oauth2.grant_type == "client_credentials"):
+    if not strategy_for(service).needs_consent:
         raise ValidationFailed.field("link_name", "Only OAuth connections with consent can be reconnected; update the credentials instead.")
     if not selectors.client_configured(service):
         raise ValidationFailed.field("service", f"No OAuth client is set for {service.name} in this organisation.")

@@ -7,7 +7,7 @@ Files come from ``services_catalog/providers`` plus every folder in
 
 from __future__ import annotations
 
-import threading
+import functools
 from pathlib import Path
 
 import yaml
@@ -20,8 +20,6 @@ BUILTIN_DIR = Path(__file__).resolve().parent / "providers"
 
 # libyaml's parser when it is there (8x faster for the whole catalog), else pure Python.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_lock = threading.Lock()
-_catalog: dict[str, ServiceDefinition] | None = None
 
 
 def catalog_dirs() -> list[Path]:
@@ -61,14 +59,10 @@ def load(dirs: list[Path] | None = None) -> dict[str, ServiceDefinition]:
     return dict(sorted(services.items()))
 
 
+@functools.cache
 def catalog() -> dict[str, ServiceDefinition]:
     """Return the loaded catalog (loaded on first use, then kept)."""
-    global _catalog
-    if _catalog is None:
-        with _lock:
-            if _catalog is None:
-                _catalog = load()
-    return _catalog
+    return load()
 
 
 def get(link_name: str) -> ServiceDefinition | None:
@@ -77,6 +71,4 @@ def get(link_name: str) -> ServiceDefinition | None:
 
 def reset() -> None:
     """Forget the loaded catalog (tests that change CONNECTIONS_CATALOG_DIRS call this)."""
-    global _catalog
-    with _lock:
-        _catalog = None
+    catalog.cache_clear()

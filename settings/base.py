@@ -159,7 +159,6 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "connections_app.api.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_THROTTLE_RATES": {"invoke": CONNECTIONS_INVOKE_RATE},
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {

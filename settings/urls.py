@@ -2,13 +2,9 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularSwaggerView
 
-from connections_app.observability import views as ops
-
 urlpatterns = [
-    # Also answered by OpsEndpointsMiddleware, ahead of the host and HTTPS checks.
-    path("healthz", ops.healthz, name="healthz"),
-    path("readyz", ops.readyz, name="readyz"),
-    path("metrics", ops.metrics, name="metrics"),
+    # /healthz, /readyz and /metrics are answered by OpsEndpointsMiddleware, ahead of the
+    # host and HTTPS checks, so they have no route here.
     # Namespaced: the API's router names (connection-detail, ...) would otherwise collide
     # with the pages' names.
     path("api/v1/", include(("connections_app.api.urls", "api"))),

@@ -9,8 +9,8 @@ from connections_app.models import Membership, Organisation, Role
 from connections_app.services import api_token_create
 from tests.servers.oauth1_server import create_oauth1_server
 from tests.servers.oauth2_server import create_oauth2_server
-from tests.servers.runner import start_wsgi
-from tests.upstream import ServedApp, Upstream
+from tests.servers.runner import start_httpbin, start_wsgi
+from tests.upstream import Upstream
 
 
 @pytest.fixture
@@ -93,9 +93,7 @@ def loopback_ports(httpbin_server, _upstream_served):
 @pytest.fixture(scope="session")
 def httpbin_server():
     """The PyPI httpbin app served by waitress on loopback."""
-    from httpbin import app
-
-    served = ServedApp(app)
+    served = start_httpbin()
     yield served
     served.stop()
 
@@ -103,7 +101,7 @@ def httpbin_server():
 @pytest.fixture(scope="session")
 def _upstream_served():
     upstream = Upstream()
-    served = ServedApp(upstream.app)
+    served = start_wsgi(upstream.app)
     upstream.url = served.url
     upstream.port = served.port
     yield upstream

@@ -11,7 +11,6 @@ import threading
 from collections import Counter, defaultdict
 
 from flask import Flask, Response, jsonify, request
-from waitress.server import create_server
 
 
 class Upstream:
@@ -95,21 +94,3 @@ class Upstream:
         if value == self.secret:
             return jsonify({"ok": True})
         return jsonify({"ok": False}), 401
-
-
-class ServedApp:
-    """Serve a WSGI app with waitress in a daemon thread on a free loopback port."""
-
-    def __init__(self, app, host: str = "127.0.0.1"):
-        self.server = create_server(app, host=host, port=0, threads=8, channel_timeout=30)
-        self.port = self.server.effective_port
-        self.host = host
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def stop(self) -> None:
-        self.server.close()

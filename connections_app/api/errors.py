@@ -6,7 +6,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError, InterfaceError, OperationalError
-from django.http import Http404, JsonResponse
+from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 
@@ -110,10 +110,3 @@ def _audit_denial(context, code: str) -> None:
     except DatabaseError:  # the answer stays a 403 even when the trail cannot be written
         logger.warning("audit event for a denial not written")
 
-
-def json_not_found(request, exception=None):
-    return JsonResponse(error_body("not_found", "Not found."), status=404)
-
-
-def json_server_error(request):
-    return JsonResponse(error_body("server_error", "The server failed to complete the request."), status=500)

@@ -10,7 +10,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
-from rest_framework.throttling import BaseThrottle
+from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from .. import notifications, rate_limit, selectors, services
@@ -18,6 +18,7 @@ from ..errors import ValidationFailed
 from ..invoke import invoke
 from ..models import CustomService, Event, Role
 from . import serializers as s
+from . import service_serializers as ss
 from .pagination import Pagination
 
 ADMIN_ONLY = (Role.ADMIN,)
@@ -68,7 +69,7 @@ class ServiceViewSet(OrgScopedMixin, viewsets.ViewSet):
             OpenApiParameter("kind", str, enum=["preconfigured", "custom"]),
             OpenApiParameter("search", str),
         ],
-        responses=s.page_of(s.ServiceOutSerializer),
+        responses=s.page_of(ss.ServiceOutSerializer),
     )
     def list(self, request):
         q = request.query_params
@@ -77,21 +78,30 @@ class ServiceViewSet(OrgScopedMixin, viewsets.ViewSet):
         items = selectors.service_list(organisation=self.organisation, auth_type=auth_type, kind=kind, search=q.get("search"))
         paginator = Pagination("link_name")
         page = paginator.paginate_queryset(items, request)
-        return paginator.get_paginated_response(s.ServiceOutSerializer(page, many=True, context=self._context()).data)
+        return paginator.get_paginated_response(ss.ServiceOutSerializer(page, many=True, context=self._context()).data)
 
-    @extend_schema(responses=s.ServiceOutSerializer)
+    @extend_schema(responses=ss.ServiceOutSerializer)
     def retrieve(self, request, link_name=None):
         service = selectors.service_get(organisation=self.organisation, link_name=link_name)
-        return Response(s.ServiceOutSerializer(service, context=self._context()).data)
+        return Response(ss.ServiceOutSerializer(service, context=self._context()).data)
 
-    @extend_schema(request=s.ServiceInSerializer, responses={201: s.ServiceOutSerializer})
+    @extend_schema(request=ss.ServiceInSerializer, responses={201: ss.ServiceOutSerializer})
     def create(self, request):
-        custom = services.custom_service_create(organisation=self.organisation, actor=self.actor, data=_body(request))
+        serializer = ss.ServiceInSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        custom = services.custom_service_create(organisation=self.organisation, actor=self.actor, definition=serializer.validated_data)
         return self._respond(custom.link_name, status.HTTP_201_CREATED)
 
-    @extend_schema(request=s.ServiceInSerializer, responses=s.ServiceOutSerializer)
+    @extend_schema(request=ss.ServicePatchSerializer, responses=ss.ServiceOutSerializer)
     def partial_update(self, request, link_name=None):
-        services.custom_service_update(organisation=self.organisation, actor=self.actor, link_name=link_name, data=_body(request))
+        current = selectors.service_get(organisation=self.organisation, link_name=link_name)
+        if current.kind != "custom":
+            raise ValidationFailed.field("link_name", "Preconfigured services cannot be changed or deleted.")
+        serializer = ss.ServicePatchSerializer(data=request.data, context={"current": current})
+        serializer.is_valid(raise_exception=True)
+        services.custom_service_update(
+            organisation=self.organisation, actor=self.actor, link_name=link_name, definition=serializer.validated_data
+        )
         return self._respond(link_name, status.HTTP_200_OK)
 
     @extend_schema(responses={204: None})
@@ -99,15 +109,18 @@ class ServiceViewSet(OrgScopedMixin, viewsets.ViewSet):
         services.custom_service_delete(organisation=self.organisation, actor=self.actor, link_name=link_name)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=s.ServiceClientInSerializer, responses=s.ServiceOutSerializer)
+    @extend_schema(request=ss.ServiceClientInSerializer, responses=ss.ServiceOutSerializer)
     @action(detail=True, methods=["put"], url_path="client")
     def client(self, request, link_name=None):
-        services.service_client_set(organisation=self.organisation, actor=self.actor, link_name=link_name, data=_body(request))
+        service = services.service_for_client(organisation=self.organisation, link_name=link_name)
+        serializer = ss.ServiceClientInSerializer(data=request.data, context={"service": service})
+        serializer.is_valid(raise_exception=True)
+        services.service_client_set(organisation=self.organisation, actor=self.actor, link_name=link_name, **serializer.validated_data)
         return self._respond(link_name, status.HTTP_200_OK)
 
     def _respond(self, link_name: str, code: int) -> Response:
         service = selectors.service_get(organisation=self.organisation, link_name=link_name)
-        return Response(s.ServiceOutSerializer(service, context=self._context()).data, status=code)
+        return Response(ss.ServiceOutSerializer(service, context=self._context()).data, status=code)
 
 
 class ConnectionViewSet(OrgScopedMixin, viewsets.ViewSet):
@@ -203,7 +216,7 @@ class ConnectionViewSet(OrgScopedMixin, viewsets.ViewSet):
         return paginator.get_paginated_response(s.InvocationLogSerializer(page, many=True).data)
 
 
-class InvokeThrottle(BaseThrottle):
+class InvokeThrottle(SimpleRateThrottle):
     """Bursts on invoke are limited per organisation, whoever sends them.
 
     A fixed window counted in the cache (``rate_limit.hit``: one round trip to Redis in
@@ -211,36 +224,30 @@ class InvokeThrottle(BaseThrottle):
     request. When the cache is down, invoke keeps working unthrottled rather than failing.
     """
 
-    def __init__(self):
-        self.limit, self.window = parse_rate(settings.CONNECTIONS_INVOKE_RATE)
-        self.retry_after = None
+    retry_after = None
+
+    def get_rate(self) -> str:
+        return settings.CONNECTIONS_INVOKE_RATE
 
     def allow_request(self, request, view) -> bool:
         membership = request.auth
         if membership is None:
             return True
         now = time.time()
-        window_start = int(now // self.window) * self.window
+        window_start = int(now // self.duration) * self.duration
         key = f"throttle_invoke:{membership.organisation_id}:{window_start}"
         try:
-            count = rate_limit.hit(key, self.window)
+            count = rate_limit.hit(key, self.duration)
         except Exception as exc:  # noqa: BLE001 - any cache backend error
             logger.warning("invoke throttle skipped: cache unavailable (%s)", type(exc).__name__)
             return True
-        if count > self.limit:
-            self.retry_after = window_start + self.window - now
+        if count > self.num_requests:
+            self.retry_after = window_start + self.duration - now
             return False
         return True
 
     def wait(self):
         return self.retry_after
-
-
-def parse_rate(rate: str) -> tuple[int, int]:
-    """``"6000/min"`` -> (6000, 60); units: s, sec, m, min, h, hour, d, day."""
-    count, _, unit = rate.partition("/")
-    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit.strip()[:1]]
-    return int(count), seconds
 
 
 class InvokeView(OrgScopedMixin, APIView):

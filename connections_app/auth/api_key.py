@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from .base import AuthStrategy, ParameterInjector, encodings_of
+from .base import AuthType, ParameterInjector, encodings_of
 
 
-class ApiKeyStrategy(AuthStrategy):
-    auth_type = "api_key"
+class ApiKey(AuthType):
+    name = "api_key"
+    label = "API key"
+    takes_parameters = True
+
+    def credential_fields(self):
+        return self.service.parameters
 
     def build_auth(self, credentials: dict) -> ParameterInjector:
         return ParameterInjector(self.service.param_type, credentials)

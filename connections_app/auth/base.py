@@ -1,36 +1,78 @@
-"""The one interface every auth type implements.
+"""The one interface every auth type implements, and the pieces several of them share.
 
-A strategy knows which credential fields a connection needs, validates them, and turns
-stored credentials into a ``requests.auth.AuthBase`` so the invoke path never branches on
-the auth type. It also names what it injects, so callers cannot collide with it and the
-invoke envelope can scrub any echo of a secret.
+An auth type is one class that knows everything about its kind of service: the block of
+the service definition it reads (``section`` and its pydantic ``section_model``), the rules
+that span the definition (``check_service``), the credential fields a connection gives or
+whether it connects through consent or fetches its own token, its label, and how a request
+is signed (``build_auth`` turns stored credentials into a ``requests.auth.AuthBase``, so the
+invoke path never branches on the auth type). It also names what it injects, so callers
+cannot collide with it and the invoke envelope can scrub any echo of a secret.
+
+Forms, serializers, templates, the API and the consent flow ask the registry
+(``auth.registry``) for the type instead of branching on ``auth_type``.
 """
 
 from __future__ import annotations
 
 import base64
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable
 from urllib.parse import quote, quote_plus
 
 import requests
 from requests.models import PreparedRequest
 
-from services_catalog.schema import Parameter, ServiceDefinition
+from services_catalog.fields import FieldError, Parameter, Shape
 
 from ..errors import ValidationFailed
 
+if TYPE_CHECKING:  # the schema is assembled from the auth types, not the other way round
+    from services_catalog.schema import ServiceDefinition
 
-class AuthStrategy:
-    auth_type: str = ""
-    #: True when credentials come from a consent flow rather than typed values.
-    uses_consent: bool = False
+# How a connection of this type gets its credentials.
+TYPED = "typed"  # the person types them (API key, Basic)
+CONSENT = "consent"  # a consent flow at the provider (OAuth 1.0a, OAuth 2.0 code)
+FETCHED = "fetched"  # the product fetches a token itself (OAuth 2.0 client credentials)
 
-    def __init__(self, service: ServiceDefinition):
+
+class AuthType:
+    name: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    #: The block of the service definition this type reads (e.g. "oauth2"), and its shape.
+    section: ClassVar[str | None] = None
+    section_model: ClassVar[type[Shape] | None] = None
+    #: The (id, secret) field names of the organisation's OAuth client in that block.
+    client_fields: ClassVar[tuple[str, str] | None] = None
+    #: Whether the service's ``parameters`` list is this type's (API key) or must stay empty.
+    takes_parameters: ClassVar[bool] = False
+
+    def __init__(self, service: "ServiceDefinition"):
         self.service = service
 
-    # -- typed credentials (api_key / basic) ----------------------------------------
+    # -- the service definition ----------------------------------------------------------
+    @classmethod
+    def check_service(cls, service: "ServiceDefinition") -> None:
+        """Raise ``FieldError`` for a rule of this type that spans the definition."""
+        if cls.takes_parameters and not service.parameters:
+            raise FieldError("parameters", f"An {cls.label} service needs at least one parameter.")
+        if not cls.takes_parameters and service.parameters:
+            raise FieldError("parameters", "Only API key services take parameters.")
+
+    # -- how a connection gets its credentials --------------------------------------------
+    @property
+    def connects_by(self) -> str:
+        return TYPED
+
+    @property
+    def needs_consent(self) -> bool:
+        return self.connects_by == CONSENT
+
+    @property
+    def takes_scopes(self) -> bool:
+        return self.client_fields is not None
+
     def credential_fields(self) -> tuple[Parameter, ...]:
-        return self.service.credential_fields()
+        """The values a person types for a connection (empty when it connects otherwise)."""
+        return ()
 
     def validate_credentials(self, values: Any, *, partial: bool = False) -> dict[str, str]:
         """Return the cleaned credential values or raise ValidationFailed naming each field."""
@@ -67,20 +109,20 @@ class AuthStrategy:
         """Return at most the last four characters of the main secret, for pages."""
         return ""
 
-    # -- use ----------------------------------------------------------------------------
+    def has_usable_credentials(self, credentials: dict) -> bool:
+        return bool(credentials)
+
+    # -- use ------------------------------------------------------------------------------
     def build_auth(self, credentials: dict) -> requests.auth.AuthBase:
         raise NotImplementedError
 
     def injected_names(self) -> set[str]:
-        """Header names or parameter keys (lower case) this strategy sets on a request."""
+        """Header names or parameter keys (lower case) this type sets on a request."""
         return set()
 
     def secret_values(self, credentials: dict) -> list[str]:
         """Every form in which a secret may travel, to scrub echoes from responses."""
         return []
-
-    def has_usable_credentials(self, credentials: dict) -> bool:
-        return bool(credentials)
 
 
 class ParameterInjector(requests.auth.AuthBase):

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 from requests.auth import HTTPBasicAuth
 
-from .base import AuthStrategy, basic_token, encodings_of
+from services_catalog.fields import FieldError, Parameter
+
+from .base import AuthType, basic_token, encodings_of
+
+FIELDS = (Parameter(key="username", display_name="Username"), Parameter(key="password", display_name="Password"))
 
 
-class BasicStrategy(AuthStrategy):
-    auth_type = "basic"
+class Basic(AuthType):
+    name = "basic"
+    label = "Basic"
+
+    @classmethod
+    def check_service(cls, service) -> None:
+        super().check_service(service)
+        if service.param_type != "header":
+            raise FieldError("param_type", "Basic authentication travels in a header; use param_type: header.")
+
+    def credential_fields(self):
+        return FIELDS
 
     def build_auth(self, credentials: dict) -> HTTPBasicAuth:
         return HTTPBasicAuth(credentials["username"], credentials["password"])

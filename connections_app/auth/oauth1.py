@@ -1,5 +1,6 @@
-"""OAuth 1.0a: every request is signed (RFC 5849) by Authlib's ``OAuth1Auth``, with the
-signature in the Authorization header, the query string or the form body per ``param_type``.
+"""OAuth 1.0a: the service's ``oauth1`` block, and request signing (RFC 5849) by Authlib's
+``OAuth1Auth``, with the signature in the Authorization header, the query string or the form
+body per ``param_type``.
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from typing import Annotated, Literal
 
 from authlib.common.encoding import to_bytes, to_unicode
 from authlib.integrations.requests_client import OAuth1Auth
@@ -14,7 +16,9 @@ from authlib.oauth1 import SIGNATURE_TYPE_BODY, SIGNATURE_TYPE_HEADER, SIGNATURE
 from authlib.oauth1.rfc5849.signature import generate_signature_base_string
 from authlib.oauth1.rfc5849.util import escape
 
-from .base import AuthStrategy, encodings_of
+from services_catalog.fields import SECRET_FIELD, ClientId, ClientSecret, Shape, StringMap, Url
+
+from .base import CONSENT, AuthType, encodings_of
 
 SIGNATURE_TYPES = {"header": SIGNATURE_TYPE_HEADER, "query": SIGNATURE_TYPE_QUERY, "form": SIGNATURE_TYPE_BODY}
 
@@ -34,9 +38,26 @@ def sign_hmac_sha256(client, request) -> str:
 ClientAuth.register_signature_method("HMAC-SHA256", sign_hmac_sha256)
 
 
-class OAuth1Strategy(AuthStrategy):
-    auth_type = "oauth1"
-    uses_consent = True
+class OAuth1Config(Shape):
+    request_token_url: Url
+    authorize_url: Url
+    access_token_url: Url
+    signature_method: Literal["HMAC-SHA1", "HMAC-SHA256", "PLAINTEXT"] = "HMAC-SHA1"
+    authorize_params: StringMap = {}
+    consumer_key: ClientId | None = None
+    consumer_secret: Annotated[ClientSecret | None, SECRET_FIELD] = None
+
+
+class OAuth1(AuthType):
+    name = "oauth1"
+    label = "OAuth 1"
+    section = "oauth1"
+    section_model = OAuth1Config
+    client_fields = ("consumer_key", "consumer_secret")
+
+    @property
+    def connects_by(self) -> str:
+        return CONSENT
 
     def build_auth(self, credentials: dict) -> OAuth1Auth:
         config = self.service.oauth1

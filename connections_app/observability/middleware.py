@@ -45,8 +45,8 @@ class OpsEndpointsMiddleware:
 
     Orchestrator probes and Prometheus reach a container by its address over plain HTTP:
     they would fail ``ALLOWED_HOSTS`` and get the production HTTPS redirect. These views
-    build no URLs and set no cookies, so skipping those checks for them is safe. The same
-    views are also routed in ``settings/urls.py``.
+    build no URLs and set no cookies, so skipping those checks for them is safe. This is
+    their only route.
     """
 
     ROUTES = {"/healthz": views.healthz, "/readyz": views.readyz, "/metrics": views.metrics}

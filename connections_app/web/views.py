@@ -20,11 +20,14 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from services_catalog.schema import merge_changes
+
 from .. import accounts, oauth_flow, selectors, services, snippets
 from ..api.authentication import SESSION_ORG_KEY, current_membership
 from ..api.errors import error_body
 from ..errors import Conflict, ConnectionsError, NotFound, ValidationFailed
 from ..models import ConnectionStatus, CustomService, Role
+
 from . import forms
 
 WRITE_ROLES = (Role.ADMIN, Role.DEVELOPER)
@@ -405,7 +408,9 @@ def service_edit(request, membership, link_name: str):
         elif page.is_valid():
             try:
                 services.custom_service_update(
-                    organisation=membership.organisation, actor=request.user, link_name=link_name, data=page.service_data()
+                    organisation=membership.organisation, actor=request.user, link_name=link_name,
+                    # Options the page does not show (token_prefix, ...) are kept.
+                    definition=services.custom_service_parse(merge_changes(custom.definition, page.service_data())),
                 )
             except (ValidationFailed, Conflict) as exc:
                 page.add_domain_error(exc)
@@ -454,7 +459,8 @@ def service_client(request, membership, link_name: str):
         if form.is_valid():
             try:
                 services.service_client_set(
-                    organisation=membership.organisation, actor=request.user, link_name=link_name, data=form.data_for_service()
+                    organisation=membership.organisation, actor=request.user, link_name=link_name,
+                    client_id=form.cleaned_data["client_id"], client_secret=form.cleaned_data["client_secret"],
                 )
             except (ValidationFailed, NotFound) as exc:
                 form.add_domain_error(exc)

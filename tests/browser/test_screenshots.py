@@ -15,11 +15,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def seed_connections(org, user, upstream_url):
     """A few connections in every status, as an organisation would have them."""
-    services.custom_service_create(organisation=org, actor=user, data={
+    services.custom_service_create(organisation=org, actor=user, definition=services.custom_service_parse({
         "link_name": "acme_crm", "name": "Acme CRM", "auth_type": "api_key", "param_type": "header",
         "parameters": [{"key": "X-Api-Key", "display_name": "API key"}], "base_url": upstream_url,
         "sample_url": f"{upstream_url}/protected/header/X-Api-Key",
-    })
+    }))
     services.connection_create(organisation=org, actor=user, name="Acme CRM (production)", link_name="acme_main",
                                service="acme_crm", credentials={"X-Api-Key": "upstream-secret-0001"})
     services.connection_create(organisation=org, actor=user, name="OpenAI for summaries", link_name="openai_summaries",
@@ -27,7 +27,7 @@ def seed_connections(org, user, upstream_url):
     services.connection_create(organisation=org, actor=user, name="Twilio SMS", link_name="twilio_sms",
                                service="twilio", credentials={"username": "AC0000", "password": "demo-password-0000"})
     services.service_client_set(organisation=org, actor=user, link_name="zoho",
-                                data={"client_id": "1000.DEMO", "client_secret": "demo-secret"})
+                                client_id="1000.DEMO", client_secret="demo-secret")
     services.connection_create(organisation=org, actor=user, name="Zoho Desk tickets", link_name="zoho_desk",
                                service="zoho", scopes=["Desk.tickets.READ", "Desk.basic.READ"], config={"dc": "eu"})
     Connection.objects.filter(link_name="twilio_sms").update(

@@ -23,7 +23,7 @@ from connections_app import tokens
 from connections_app.errors import UpstreamTimeout
 from connections_app.models import Connection, ConnectionStatus, CustomService, Event, OAuthState
 from services_catalog.schema import ServiceDefinition
-from tests.upstream import ServedApp
+from tests.servers.runner import start_wsgi
 
 
 pytestmark = pytest.mark.django_db
@@ -212,7 +212,7 @@ def odd_token_server():
         body, status, media = ANSWERS[kind]
         return Response(body, status=status, content_type=media)
 
-    served = ServedApp(app)
+    served = start_wsgi(app)
     yield served
     served.stop()
 

@@ -14,7 +14,7 @@ from flask import Flask, Response, request
 from connections_app import http as outbound
 from connections_app.models import Event
 from services_catalog.schema import SchemaError, ServiceDefinition
-from tests.upstream import ServedApp
+from tests.servers.runner import start_wsgi
 
 pytestmark = pytest.mark.django_db
 SECRET = "upstream-secret-0001"
@@ -152,7 +152,7 @@ def _echo_app() -> Flask:
 
 @pytest.fixture(scope="module")
 def echo_server():
-    served = ServedApp(_echo_app())
+    served = start_wsgi(_echo_app())
     yield served
     served.stop()
 

@@ -1,25 +1,30 @@
-"""Serve WSGI apps (the fake authorization servers, httpbin) on loopback for tests.
+"""Serve WSGI apps (httpbin, the small upstream, the OAuth servers) on loopback for tests.
 
-Each server gets an OS-assigned port (port 0) so parallel test runs never collide,
-and runs in a daemon thread so a forgotten ``stop()`` cannot hang interpreter exit.
+One runner for every test server: waitress, a production WSGI server with HTTP/1.1
+keep-alive, on an OS-assigned port (port 0) so parallel test runs never collide, in a
+daemon thread so a forgotten ``stop()`` cannot hang interpreter exit.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from waitress.server import create_server
+
+# Enough worker threads for the race tests (20 concurrent invokes) and for an OAuth server
+# that holds a slow token request open while the product makes another.
+THREADS = 32
 
 
-@dataclass
 class RunningServer:
     """Handle on a WSGI app being served in a background thread."""
 
-    host: str
-    port: int
-    _server: BaseWSGIServer = field(repr=False)
-    _thread: threading.Thread = field(repr=False)
+    def __init__(self, app, host: str = "127.0.0.1", threads: int = THREADS):
+        self._server = create_server(app, host=host, port=0, threads=threads, channel_timeout=30)
+        self.host = host
+        self.port = self._server.effective_port
+        self._thread = threading.Thread(target=self._server.run, name=f"wsgi-{host}:{self.port}", daemon=True)
+        self._thread.start()
 
     @property
     def url(self) -> str:
@@ -27,16 +32,10 @@ class RunningServer:
         return f"http://{self.host}:{self.port}"
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop accepting requests and wait for the serving thread to finish.
+        """Stop accepting requests and wait for the serving thread (idempotent)."""
+        self._server.close()
+        self._thread.join(timeout)
 
-        Idempotent, so fixtures can call it in teardown unconditionally.
-        """
-        if self._thread.is_alive():
-            self._server.shutdown()
-            self._thread.join(timeout)
-        self._server.server_close()
-
-    # Allow ``with start_wsgi(app) as srv:`` in ad-hoc tests.
     def __enter__(self) -> "RunningServer":
         return self
 
@@ -45,25 +44,8 @@ class RunningServer:
 
 
 def start_wsgi(app, host: str = "127.0.0.1") -> RunningServer:
-    """Serve ``app`` on ``host`` at a free port; returns once the socket is listening.
-
-    ``threaded=True`` matters: the product under test may hold one connection open
-    (e.g. a slow token request) while making another, and race tests send
-    concurrent requests on purpose.
-    """
-    server = make_server(host, 0, app, threaded=True)
-    # make_server has already bound and listened, so the port is real and
-    # connections made before serve_forever() starts simply queue in the backlog.
-    port = server.socket.getsockname()[1]
-    thread = threading.Thread(
-        # A short poll interval makes stop() return in ~50 ms instead of the
-        # default 0.5 s, which adds up over a suite with a server per test.
-        target=lambda: server.serve_forever(poll_interval=0.05),
-        name=f"wsgi-{host}:{port}",
-        daemon=True,
-    )
-    thread.start()
-    return RunningServer(host=host, port=port, _server=server, _thread=thread)
+    """Serve ``app`` on ``host`` at a free port; returns once the socket is listening."""
+    return RunningServer(app, host)
 
 
 def start_httpbin(host: str = "127.0.0.1") -> RunningServer:

@@ -4,6 +4,7 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
 from services_catalog import registry
 from services_catalog.schema import LINK_NAME_RE, PLACEHOLDER_RE, host_matches
@@ -13,6 +14,11 @@ REQUIRED = [
     "zoho", "google", "microsoft", "github", "gitlab", "slack", "salesforce", "hubspot", "dropbox", "box",
     "atlassian", "zendesk", "shopify", "notion", "asana", "trello", "twitter", "stripe", "twilio", "sendgrid",
     "mailchimp", "openai", "airtable", "linear", "discord", "spotify", "xero", "quickbooks", "docusign", "calendly",
+    # the second hundred (issue 15): services users named that fit today's schema
+    "servicenow", "netsuite", "sage_intacct", "hibob", "ashby", "personio", "deel", "azure_devops",
+    "dynamics365_business_central", "snowflake", "freshservice", "freshbooks", "ramp", "bigcommerce", "woocommerce",
+    "customerio", "apollo", "pandadoc", "canva", "webex", "pipedrive_oauth",
+    "github_enterprise_server", "gitlab_self_managed",
 ]
 
 
@@ -20,8 +26,15 @@ def example_config(service):
     return {f.name: f.default or (f.choices[0] if f.choices else "example") for f in service.config_fields}
 
 
-def test_catalog_has_at_least_100_services_including_the_named_ones():
-    assert len(CATALOG) >= 100
+# Issue 15 asks for 200 entries, each confirmed against the provider's own documentation. Entries that could not be
+# confirmed were removed rather than kept (Marketo and Lucid: their docs show the token request with credentials in
+# the query string or as JSON, never the form-encoded body this product sends; Clockify, Insightly and Elastic
+# Email: their own pages could not be found to confirm the scheme), so the floor is what is confirmed.
+CONFIRMED_MINIMUM = 195
+
+
+def test_catalog_has_the_confirmed_services_including_the_named_ones():
+    assert len(CATALOG) >= CONFIRMED_MINIMUM
     missing = [name for name in REQUIRED if name not in CATALOG]
     assert not missing
 
@@ -54,7 +67,38 @@ def test_zoho_entry_matches_its_documented_quirks():
     zoho = CATALOG["zoho"]
     assert zoho.oauth2.token_prefix == "Zoho-oauthtoken"
     assert zoho.oauth2.authorize_params.get("access_type") == "offline"
-    assert {"com", "eu", "in", "com.au", "jp"} <= set(zoho.config_fields[0].choices)
+    assert {"com", "eu", "in", "com.au", "jp", "com.cn", "sa"} <= set(zoho.config_fields[0].choices)
     assert {"Desk.tickets.READ", "Desk.tickets.ALL", "ZohoCRM.modules.ALL"} <= zoho.scope_names
     eu = zoho.with_config({"dc": "eu"})
     assert eu.oauth2.token_url.startswith("https://accounts.zoho.eu/")
+    china = zoho.with_config({"dc": "com.cn"})
+    assert china.oauth2.token_url.startswith("https://accounts.zoho.com.cn/") and china.base_url == "https://www.zohoapis.com.cn"
+
+
+FIRST_LINE_URL = re.compile(r"https://[^\s)>\]]+")
+
+
+@pytest.mark.parametrize("path", sorted(registry.BUILTIN_DIR.glob("*.yaml")), ids=lambda p: p.stem)
+def test_file_opens_with_its_docs_url_and_parses_without_libyaml(path):
+    text = path.read_text(encoding="utf-8")
+    data = yaml.load(text, Loader=yaml.SafeLoader)  # the pure-Python parser, stricter than libyaml on flow maps
+    first = text.splitlines()[0]
+    urls = [u.rstrip(".,;:") for u in FIRST_LINE_URL.findall(first)] if first.startswith("#") else []
+    assert urls and urls[0] == data["docs_url"], f"{path.name}: the first line must be a comment naming docs_url"
+
+
+def test_fixes_from_the_catalog_check():
+    assert {"verify.twilio.com", "messaging.twilio.com", "pricing.twilio.com"} <= set(CATALOG["twilio"].allowed_hosts)
+    assert "files.slack.com" in CATALOG["slack"].allowed_hosts
+    sendgrid = CATALOG["sendgrid"]
+    assert sendgrid.with_config({}).base_url == "https://api.sendgrid.com/v3"
+    assert sendgrid.with_config({"region": "api.eu"}).allowed_hosts == ("api.eu.sendgrid.com",)
+    assert CATALOG["github"].oauth2.pkce is True
+    okta = CATALOG["okta"]
+    assert okta.config_errors({"domain": "id.example.com"}) == {} and okta.config_errors({"domain": "acme.okta.com"}) == {}
+    assert okta.config_errors({"domain": "localhost"})
+    ghes = CATALOG["github_enterprise_server"].with_config({"hostname": "github.example.com"})
+    assert ghes.oauth2.token_url == "https://github.example.com/login/oauth/access_token"
+    assert ghes.base_url == "https://github.example.com/api/v3"
+    gitlab = CATALOG["gitlab_self_managed"].with_config({"hostname": "gitlab.example.com"})
+    assert gitlab.oauth2.authorize_url == "https://gitlab.example.com/oauth/authorize"

@@ -33,11 +33,11 @@ def admin_web(web):
 @pytest.fixture
 def acme_service(org, admin_web):
     """A custom API key service with two parameters."""
-    return services.custom_service_create(organisation=org, actor=admin_web.user, data={
+    return services.custom_service_create(organisation=org, actor=admin_web.user, definition=services.custom_service_parse({
         "link_name": "acme_crm", "name": "Acme CRM", "auth_type": "api_key", "param_type": "header",
         "parameters": [{"key": "X-Api-Key", "display_name": "API key"}, {"key": "X-Account", "display_name": "Account"}],
         "base_url": "https://api.acme.example",
-    })
+    }))
 
 
 @pytest.fixture
@@ -53,10 +53,10 @@ def acme_connection(org, admin_web, acme_service):
 def other_connection(other_org, member_client):
     """A connection of another organisation, with the same link name as ours would have."""
     user = member_client(other_org, Role.ADMIN).user
-    services.custom_service_create(organisation=other_org, actor=user, data={
+    services.custom_service_create(organisation=other_org, actor=user, definition=services.custom_service_parse({
         "link_name": "globex_api", "name": "Globex API", "auth_type": "api_key",
         "parameters": [{"key": "X-Key", "display_name": "Key"}], "base_url": "https://api.globex.example",
-    })
+    }))
     connection, _ = services.connection_create(
         organisation=other_org, actor=user, name="Globex secret", link_name="globex_main", service="globex_api",
         credentials={"X-Key": "globex-secret-value-000"},

@@ -88,7 +88,7 @@ def test_developer_can_create_connections(web):
 
 
 def test_create_oauth_connection_redirects_to_the_one_time_authorize_link(org, admin_web):
-    services.service_client_set(organisation=org, actor=admin_web.user, link_name="zoho", data={"client_id": "1000.X", "client_secret": "zoho-secret"})
+    services.service_client_set(organisation=org, actor=admin_web.user, link_name="zoho", client_id="1000.X", client_secret="zoho-secret")
     response = admin_web.post("/connections/new/zoho/", {"name": "Zoho desk", "link_name": "zoho_desk", "config_dc": "eu", "scopes": ["Desk.tickets.READ", "Desk.basic.READ"]})
     assert response.status_code == 302
     assert re.fullmatch(r"http://testserver/oauth/authorize/[\w-]+", response["Location"])
@@ -208,7 +208,7 @@ def test_delete_needs_confirmation(admin_web, acme_connection):
 
 
 def test_reconnect_redirects_to_a_new_authorize_link(org, admin_web):
-    services.service_client_set(organisation=org, actor=admin_web.user, link_name="zoho", data={"client_id": "1000.X", "client_secret": "zoho-secret"})
+    services.service_client_set(organisation=org, actor=admin_web.user, link_name="zoho", client_id="1000.X", client_secret="zoho-secret")
     services.connection_create(organisation=org, actor=admin_web.user, name="Zoho", link_name="zoho_desk", service="zoho", config={"dc": "com"})
     html = admin_web.get("/connections/zoho_desk/").content.decode()
     assert "Consent has not finished" in html and "Reconnect" in html

@@ -30,7 +30,7 @@ def edit_form(**changes):
 
 # -- custom services ---------------------------------------------------------------------------
 def test_services_page_lists_custom_services_and_oauth_clients(org, admin_web, acme_connection):
-    services.service_client_set(organisation=org, actor=admin_web.user, link_name="github", data={"client_id": "gh-client-id", "client_secret": "gh-secret-value"})
+    services.service_client_set(organisation=org, actor=admin_web.user, link_name="github", client_id="gh-client-id", client_secret="gh-secret-value")
     html = admin_web.get("/services/").content.decode()
     assert "Acme CRM" in html and "<code>acme_crm</code>" in html and "1 connection" in html
     assert "/services/acme_crm/edit/" in html and "/services/acme_crm/delete/" in html
@@ -55,11 +55,11 @@ def test_edit_errors_show_next_to_fields(admin_web, acme_service):
 
 
 def test_edit_keeps_the_client_secret_when_left_empty(org, admin_web):
-    services.custom_service_create(organisation=org, actor=admin_web.user, data={
+    services.custom_service_create(organisation=org, actor=admin_web.user, definition=services.custom_service_parse({
         "link_name": "acme_oauth", "name": "Acme OAuth", "auth_type": "oauth2", "base_url": "https://api.acme.example",
         "oauth2": {"client_id": "cid", "client_secret": "kept-client-secret", "authorize_url": "https://a.example/auth",
                    "token_url": "https://a.example/token"},
-    })
+    }))
     page = admin_web.get("/services/acme_oauth/edit/").content.decode()
     assert "kept-client-secret" not in page and "Leave empty to keep the secret" in page and 'value="cid"' in page
     response = admin_web.post("/services/acme_oauth/edit/", edit_form(

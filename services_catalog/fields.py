@@ -1,0 +1,222 @@
+"""The building blocks of a service's shape, shared by the service schema and the auth types.
+
+Each piece is declared once, as a pydantic type or model: its checks, its default and its
+OpenAPI/JSON schema all come from that declaration. Two markers travel in a field's
+metadata so that code can act on a whole definition without listing fields by name:
+``Templated`` (the value may hold ``{placeholders}``, filled per connection) and ``Secret``
+(write-only: never dumped, never shown).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, ClassVar, Literal, Mapping
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+LINK_NAME_PATTERN = r"^[a-z][a-z0-9_]{1,49}$"
+LINK_NAME_RE = re.compile(LINK_NAME_PATTERN)
+PLACEHOLDER_RE = re.compile(r"\{([a-z][a-z0-9_]*)\}")
+# A config value is substituted into URLs and hosts, so it may only be a host label-ish
+# token: no "/", "@", ":" or "?" that could move a URL to another host.
+DEFAULT_CONFIG_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,61}[A-Za-z0-9])?$"
+HOST_RE = re.compile(r"^(\*\.)?[a-z0-9{}_]([a-z0-9{}_.-]*[a-z0-9{}_])?$")
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+FORBIDDEN_DEFAULT_HEADERS = ("authorization", "host", "cookie", "content-length", "transfer-encoding")
+
+
+class FieldError(ValueError):
+    """A rule that spans fields failed; ``field`` names where (relative to the model checked)."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(message)
+
+
+class Templated:
+    """Marker: the string may contain ``{placeholders}`` filled from a connection's config."""
+
+
+class Secret:
+    """Marker: a write-only value (a client secret): never dumped, never shown."""
+
+
+TEMPLATED = Templated()
+SECRET = Secret()
+
+
+def _check_url(value: str) -> str:
+    parts = urlsplit(PLACEHOLDER_RE.sub("x", value))
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError("Must be an absolute http(s) URL.")
+    if parts.username or parts.password:
+        raise ValueError("Must not contain a user name or password.")
+    return value
+
+
+def _one_line(value: str) -> str:
+    if any(c in value for c in "\r\n\0"):
+        raise ValueError("Must be one line.")
+    return value
+
+
+Url = Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_check_url), TEMPLATED]
+OneLine = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_one_line)]
+ClientId = Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(_one_line)]
+ClientSecret = Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_one_line), SECRET]
+# Declare a client secret field as ``Annotated[ClientSecret | None, SECRET_FIELD] = None``:
+# write-only (never dumped, so never stored in plain or answered) and kept out of repr().
+SECRET_FIELD = Field(exclude=True, repr=False, json_schema_extra={"writeOnly": True})
+StringMap = dict[Annotated[str, StringConstraints(min_length=1), AfterValidator(_one_line)], OneLine]
+
+
+class Shape(BaseModel):
+    """Base of every piece: immutable, unknown fields refused, blank strings count as absent."""
+
+    # Output schemas list every field as required: the API always sends them all.
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", hide_input_in_errors=True, json_schema_serialization_defaults_required=True
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_absent(cls, data: Any) -> Any:
+        # YAML and forms say "not set" with an empty string or null; both mean the default.
+        if isinstance(data, Mapping):
+            return {k: v for k, v in data.items() if v is not None and v != ""}
+        return data
+
+
+class _Named(Shape):
+    """A piece with a ``display_name`` that defaults to its identifying field."""
+
+    _named_by: ClassVar[str]
+
+    @model_validator(mode="after")
+    def _display_defaults(self) -> "_Named":
+        if not self.display_name:
+            object.__setattr__(self, "display_name", getattr(self, self._named_by))
+        return self
+
+
+class Parameter(_Named):
+    """A credential a connection gives (API key services), and where it travels."""
+
+    _named_by: ClassVar[str] = "key"
+    key: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,100}$", description="Header, query or form name it travels under.")]
+    display_name: Annotated[str, StringConstraints(max_length=100)] = ""
+
+
+class Scope(_Named):
+    _named_by: ClassVar[str] = "name"
+    name: Annotated[str, StringConstraints(min_length=1, max_length=300, pattern=r"^\S+$")]
+    display_name: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
+class ConfigField(Shape):
+    """A value each connection fills in (a data centre, a subdomain), used as ``{name}``."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    display_name: str = ""
+    choices: tuple[str, ...] = ()
+    default: str | None = None
+    # Not part of the API's answer: it only narrows what a connection may type.
+    pattern: Annotated[str, Field(exclude=True)] = DEFAULT_CONFIG_PATTERN
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ConfigField":
+        if not self.display_name:
+            object.__setattr__(self, "display_name", self.name)
+        try:
+            re.compile(self.pattern)
+        except re.error:
+            raise FieldError("pattern", "Not a valid regular expression.") from None
+        for choice in self.choices:
+            if self.validate_value(choice):
+                raise FieldError("choices", f"Choice {choice!r} is not allowed by the pattern.")
+        if self.default is not None and self.validate_value(self.default):
+            raise FieldError("default", "Default is not one of the allowed values.")
+        return self
+
+    def validate_value(self, value: Any) -> str | None:
+        """Return an error message for ``value``, or None when it is acceptable."""
+        if not isinstance(value, str) or not value:
+            return "This field is required."
+        if self.choices and value not in self.choices:
+            return f"Must be one of: {', '.join(self.choices)}."
+        if not re.fullmatch(self.pattern, value) or not re.fullmatch(DEFAULT_CONFIG_PATTERN, value):
+            return "Contains characters that are not allowed here."
+        return None
+
+
+class Verify(Shape):
+    """A cheap request that proves credentials work."""
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] = "GET"
+    path: Annotated[str, StringConstraints(min_length=1, max_length=2000), TEMPLATED]
+
+    @model_validator(mode="after")
+    def _path_or_https(self) -> "Verify":
+        if not (self.path.startswith("/") or self.path.startswith("https://")):
+            raise FieldError("path", "Must be a path starting with / or an https URL.")
+        return self
+
+
+# An allowed-host entry: an optional scheme, the host pattern, an optional port. A bare
+# host means https on 443; "http://host[:port]" or "https://host:port" say otherwise.
+HOST_ENTRY_RE = re.compile(r"^(?:(?P<scheme>https?)://)?(?P<host>[^:/]*)(?::(?P<port>[0-9]{1,5}))?$")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def check_host_pattern(host: str) -> str:
+    """Return the normalised allowed-host entry or raise ValueError: a host pattern (a
+    leading ``*.`` = subdomains), with ``scheme://`` and ``:port`` kept unless they are
+    https on 443."""
+    match = HOST_ENTRY_RE.match(host.strip().lower())
+    h = match.group("host") if match else ""
+    if not HOST_RE.match(h) or ".." in h or "*" in h[1:]:
+        raise ValueError(f"{host!r} is not a host name (a leading '*.' allows subdomains).")
+    scheme = match.group("scheme") or "https"
+    port = int(match.group("port") or DEFAULT_PORTS[scheme])
+    if not 0 < port < 65536:
+        raise ValueError(f"{host!r} has no valid port.")
+    return h if (scheme, port) == ("https", 443) else f"{scheme}://{h}:{port}"
+
+
+HostPattern = Annotated[str, AfterValidator(check_host_pattern), TEMPLATED]
+
+
+def host_matches(host: str, patterns: tuple[str, ...] | list[str]) -> bool:
+    """Return True when ``host`` is allowed by one of ``patterns`` (``*.`` = any subdomain)."""
+    host = host.lower().rstrip(".")
+    for pattern in patterns:
+        pattern = pattern.lower()
+        if pattern.startswith("*."):
+            if host.endswith(pattern[1:]) and len(host) > len(pattern) - 1:
+                return True
+        elif host == pattern:
+            return True
+    return False
+
+
+def origin_entry_of(url: str) -> str:
+    """The allowed-host entry for an already validated URL: its host, with the scheme and
+    port written out unless they are https on 443 (``{placeholders}`` kept intact)."""
+    scheme, rest = url.split("://", 1)
+    scheme = scheme.lower()
+    host, _, port = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].lower().partition(":")
+    if scheme == "https" and port in ("", "443"):
+        return host
+    return f"{scheme}://{host}:{port or DEFAULT_PORTS[scheme]}"
+
+
+def hostname_of(url: str) -> str:
+    """Return the host of an already validated URL, keeping ``{placeholders}`` intact."""
+    netloc = url.split("://", 1)[1].split("/", 1)[0]
+    return netloc.split(":", 1)[0].lower()
+
+
+def has_marker(metadata: list, marker: type) -> bool:
+    return any(isinstance(m, marker) for m in metadata)
