@@ -9,10 +9,11 @@ in the upstream answer is scrubbed from it.
 from __future__ import annotations
 
 import base64
+import functools
 import json as jsonlib
 import re
 from typing import Any
-from urllib.parse import parse_qsl, urljoin, urlsplit
+from urllib.parse import parse_qsl, unquote_plus, urljoin, urlsplit
 
 import requests
 from django.conf import settings
@@ -217,29 +218,34 @@ def _char_pattern(ch: str) -> bytes:
     return ("(?:" + "|".join(spellings) + ")").encode()
 
 
+@functools.lru_cache(maxsize=256)
+def _encoded_echo(secret: str) -> re.Pattern:
+    """The pattern of every encoded spelling of ``secret``, compiled once per secret and
+    process (compiling costs milliseconds for a long token; matching is fast)."""
+    return re.compile(b"".join(_char_pattern(ch) for ch in secret))
+
+
 class Redaction:
-    """What to replace by ``[redacted]``: literal forms (plain, base64) on the fast path; a
-    pattern for encoded echoes, compiled only when a body holds ``%``, ``\\`` or ``+``."""
+    """What to replace by ``[redacted]``: literal forms (plain, base64) on the fast path; the
+    encoded spellings only when a body holds ``%``, ``\\`` or ``+``."""
 
     def __init__(self, secrets: list[str]):
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        given = {s for s in secrets if s and len(s) >= 4}
         literals: set[bytes] = set()
-        for secret in self.secrets:
+        for secret in given:
             raw = secret.encode()
             literals.update({raw, base64.b64encode(raw), base64.urlsafe_b64encode(raw).rstrip(b"=")})
         self.literals = sorted(literals, key=len, reverse=True)
-        self._pattern: re.Pattern | None = None
-
-    def pattern(self) -> re.Pattern | None:
-        if self._pattern is None and self.secrets:
-            self._pattern = re.compile(b"|".join(b"".join(_char_pattern(ch) for ch in s) for s in self.secrets))
-        return self._pattern
+        # The strategies hand over quoted spellings too; one pattern per decoded secret
+        # matches all of them.
+        self.secrets = sorted({unquote_plus(s) for s in given} | given, key=len, reverse=True)
 
     def apply(self, data: bytes) -> bytes:
         for literal in self.literals:
             data = data.replace(literal, REDACTED)
         if self.secrets and (b"%" in data or b"\\" in data or b"+" in data):
-            data = self.pattern().sub(REDACTED, data)
+            for secret in self.secrets:
+                data = _encoded_echo(secret).sub(REDACTED, data)
         return data
 
 
