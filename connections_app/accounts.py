@@ -17,10 +17,10 @@ from django.db.models import QuerySet
 from services_catalog import registry
 from services_catalog.schema import LINK_NAME_RE
 
-from . import services
+from . import selectors, services
 from .services import RESERVED_CONNECTION_LINK_NAMES
 from .errors import Conflict, ConnectionsError, NotFound, ValidationFailed
-from .models import ApiToken, Connection, CustomService, Membership
+from .models import Connection, CustomService, Membership
 
 #: Link names the browser UI keeps for itself: ``/connections/new/`` is the create page,
 #: so a connection called ``new`` could not have a summary page at ``/connections/new/``.
@@ -51,26 +51,9 @@ def organisation_switch(*, user, organisation_id: Any) -> Membership:
 
 
 # -- personal API tokens -----------------------------------------------------------------
-def api_token_list(*, membership: Membership) -> QuerySet[ApiToken]:
-    """Return the tokens of this membership (one user in one organisation), newest first."""
-    return ApiToken.objects.filter(membership=membership).order_by("-created_at", "-id")
-
-
-def api_token_revoke(*, membership: Membership, token_id: Any) -> None:
-    """Delete one of the membership's tokens; another member's token is NotFound."""
-    try:
-        pk = int(token_id)
-    except (TypeError, ValueError):
-        raise NotFound("No such token.") from None
-    with transaction.atomic():
-        token = ApiToken.objects.select_for_update().filter(membership=membership, pk=pk).first()
-        if token is None:
-            raise NotFound("No such token.")
-        prefix = token.prefix
-        token.delete()
-        services.event_record(
-            organisation=membership.organisation, actor=membership.user.username, action="token.revoked", target=prefix
-        )
+# One implementation for the pages, the API and MCP: the steps live in selectors/services.
+api_token_list = selectors.api_token_list
+api_token_revoke = services.api_token_revoke
 
 
 # -- link names --------------------------------------------------------------------------

@@ -382,6 +382,8 @@ def check_url(url: str, allowed_hosts: Iterable[str]) -> str:
         if parts.scheme == "http" and any(d.scheme == "https" for d in matching):
             raise HostNotAllowed(f"Refused to send over plain http: this service reaches {host} only as {named}.")
         raise HostNotAllowed(f"Refused {parts.scheme}://{host}:{port}: this service reaches {host} only as {named}.")
+    if port not in (80, 443) and not _private_networks_allowed():
+        raise HostNotAllowed(f"Port {port} is not allowed.")  # only web ports on public networks
     if not _private_networks_allowed():
         try:
             literal = ipaddress.ip_address(host.strip("[]"))

@@ -125,7 +125,12 @@ def invoke(
     if not isinstance(connection, str) or not connection:
         raise ValidationFailed.field("connection", "This field is required.")
     conn = selectors.connection_get(organisation=organisation, link_name=connection, annotate=False)
-    connection_require_ready(conn)
+    try:
+        connection_require_ready(conn)
+    except ConnectionsError as exc:  # refused calls are in Recent calls too, like refused hosts
+        shown_method = method.upper()[:10] if isinstance(method, str) else "GET"
+        _log(conn, actor, timezone.now(), shown_method, url if isinstance(url, str) else "", None, 0, exc.code)
+        raise
     service = selectors.connection_service(conn)
     if service.oauth1:  # only OAuth 1 needs the client secret on every request (to sign it)
         service = selectors.connection_service(conn, with_secrets=True)
@@ -196,9 +201,10 @@ def _audit_refusal(organisation, actor, conn: Connection, exc: ConnectionsError)
 
 
 def _log(conn: Connection, actor, at, method: str, url: str, status_code, elapsed_ms: int, error: str) -> None:
+    name = actor_name(actor)
     invocation_logs.writer.add(InvocationLog(
         organisation_id=conn.organisation_id, connection_id=conn.pk, at=at, method=method, url=url[:4000],
-        status_code=status_code, elapsed_ms=elapsed_ms, error=error, actor=actor_name(actor)[:150],
+        status_code=status_code, elapsed_ms=elapsed_ms, error=error, actor=name[:150], token=getattr(name, "token", ""),
     ))
 
 

@@ -72,13 +72,28 @@ class Membership(models.Model):
         return f"{self.user} in {self.organisation} as {self.role}"
 
 
+class TokenAction(models.TextChoices):
+    """What a scoped API token may do (within its member's role)."""
+
+    READ = "read", "Read: list and see"
+    INVOKE = "invoke", "Invoke: call services through connections"
+    MANAGE = "manage", "Manage: create, change and delete"
+
+
 class ApiToken(models.Model):
-    """A personal API token acting as its membership; only a hash of the key is stored."""
+    """A personal API token acting as its membership; only a hash of the key is stored.
+
+    A token may be limited further than its member's role: to some connections (by link
+    name), to some actions, and in time. ``None`` means "not limited" (a full-role token).
+    """
 
     membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="tokens")
     name = models.CharField(max_length=100, blank=True)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     prefix = models.CharField(max_length=12, editable=False)
+    connections = models.JSONField(null=True, blank=True)  # link names, or None: every connection
+    actions = models.JSONField(null=True, blank=True)  # TokenAction values, or None: all the role allows
+    expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
 
@@ -87,6 +102,11 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.membership})"
+
+    @property
+    def label(self) -> str:
+        """How logs and audit events name the token: never the key, only its public prefix."""
+        return f"{self.prefix}… {self.name}".strip()[:120]
 
 
 class CustomService(EncryptedFieldsMixin, models.Model):
@@ -236,6 +256,7 @@ class InvocationLog(models.Model):
     elapsed_ms = models.PositiveIntegerField(default=0)
     error = models.CharField(max_length=100, blank=True)
     actor = models.CharField(max_length=150, blank=True)
+    token = models.CharField(max_length=120, blank=True)  # the API token's label, when one was used
 
     class Meta:
         ordering = ["-at", "-id"]
@@ -251,6 +272,7 @@ class Event(models.Model):
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField(auto_now_add=True)
     actor = models.CharField(max_length=150, blank=True)
+    token = models.CharField(max_length=120, blank=True)  # the API token's label, when one was used
     action = models.CharField(max_length=60)
     target = models.CharField(max_length=120, blank=True)
     data = models.JSONField(default=dict, blank=True)

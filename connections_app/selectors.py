@@ -6,14 +6,15 @@ from __future__ import annotations
 import threading
 from types import SimpleNamespace
 
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 
 from services_catalog import registry
 from services_catalog.schema import SchemaError, ServiceDefinition
 
 from .errors import NotFound
-from .models import Connection, CustomService, InvocationLog, Organisation, ServiceClient
+from .models import ApiToken, Connection, CustomService, InvocationLog, Membership, Organisation, ServiceClient
 from .row_queries import Part, RowQuery
+from .token_limits import connection_missing, token_within
 
 _definition_cache: dict[tuple[int, str], ServiceDefinition] = {}
 _definition_lock = threading.Lock()
@@ -126,7 +127,8 @@ LISTED_FIELDS = (
 
 
 def connection_list(
-    *, organisation: Organisation, status: str | None = None, service: str | None = None, search: str | None = None
+    *, organisation: Organisation, status: str | None = None, service: str | None = None, search: str | None = None,
+    link_names: list[str] | None = None,
 ) -> QuerySet[Connection]:
     """The organisation's connections by link name, each with ``last_used_at`` and
     ``created_by_name``. Custom services are not joined (their definitions are large and
@@ -134,6 +136,8 @@ def connection_list(
     qs = Connection.objects.filter(organisation=organisation).only(*LISTED_FIELDS).annotate(
         last_used_at=_last_used_subquery(), created_by_name=F("created_by__username")
     )
+    if link_names is not None:  # a scoped API token sees only its own connections
+        qs = qs.filter(link_name__in=link_names)
     if status:
         qs = qs.filter(status=status)
     if service:
@@ -190,7 +194,7 @@ def connection_get(*, organisation: Organisation, link_name: str, annotate: bool
         if connection is not None:
             connection.custom_service = row[1]
     if connection is None:
-        raise NotFound(f"No connection with link name {link_name!r}.")
+        raise connection_missing(link_name)
     connection.organisation = organisation  # the caller's: no join, no extra query
     return connection
 
@@ -218,3 +222,66 @@ def invocation_list(*, connection: Connection) -> QuerySet[InvocationLog]:
 
 def connections_using(*, organisation: Organisation, service_link_name: str) -> int:
     return Connection.objects.filter(organisation=organisation, service_link_name=service_link_name).count()
+
+
+def api_token_list(*, membership: Membership, within: ApiToken | None = None) -> list[ApiToken]:
+    """The membership's tokens, newest first; with ``within`` (the token a request uses),
+    only those that can do nothing it cannot (a limited token does not see wider ones)."""
+    tokens = ApiToken.objects.filter(membership=membership).order_by("-created_at", "-id")
+    return [t for t in tokens if token_within(t, within)]
+
+
+def connections_of_service(*, organisation: Organisation, service_link_name: str) -> QuerySet[Connection]:
+    """The connections that use a service (name and link name only), by link name."""
+    return (
+        Connection.objects.filter(organisation=organisation, service_link_name=service_link_name)
+        .only("link_name", "name", "status").order_by("link_name")
+    )
+
+
+def connection_counts_by_service(*, organisation: Organisation) -> dict[str, int]:
+    """How many connections use each service, in one query."""
+    rows = (
+        Connection.objects.filter(organisation=organisation).order_by().values("service_link_name")
+        .annotate(count=Count("pk")).values_list("service_link_name", "count")
+    )
+    return dict(rows)
+
+
+def custom_service_list(*, organisation: Organisation) -> QuerySet[CustomService]:
+    return CustomService.objects.filter(organisation=organisation).order_by("link_name")
+
+
+def custom_service_get(*, organisation: Organisation, link_name: str) -> CustomService:
+    custom = CustomService.objects.filter(organisation=organisation, link_name=link_name).first()
+    if custom is None:
+        raise NotFound(f"No custom service with link name {link_name!r}.")
+    return custom
+
+
+def service_link_name_owner(*, organisation: Organisation, link_name: str) -> str | None:
+    """Which kind of service has this link name ("preconfigured" or "custom"), or None."""
+    if registry.get(link_name) is not None:
+        return "preconfigured"
+    return "custom" if CustomService.objects.filter(organisation=organisation, link_name=link_name).exists() else None
+
+
+def connection_link_name_taken(*, organisation: Organisation, link_name: str) -> bool:
+    return Connection.objects.filter(organisation=organisation, link_name=link_name).exists()
+
+
+def connection_credential_hints(*, connection: Connection, service: ServiceDefinition) -> list[tuple[str, str]]:
+    """Each typed credential's display name and its last four characters (``…abcd``).
+
+    Like the stored hint, a value shorter than 12 characters shows nothing of itself, so a
+    hint never gives away most of a short secret.
+    """
+    fields = service.credential_fields()
+    if not fields or not connection.credentials_encrypted:
+        return []
+    values = connection.credentials
+    out = []
+    for field in fields:
+        value = values.get(field.key) or ""
+        out.append((field.display_name, f"…{value[-4:]}" if len(value) >= 12 else ""))
+    return out

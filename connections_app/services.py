@@ -20,6 +20,7 @@ from services_catalog import registry
 from services_catalog.schema import LINK_NAME_RE, SchemaError, ServiceDefinition
 
 from . import notifications, selectors
+from .token_limits import ACTIONS, ROLE_ACTIONS, token_within
 from .auth import strategy_for
 from .auth.base import FETCHED, TYPED
 from .errors import (
@@ -47,8 +48,12 @@ NAME_MAX = 100
 
 # -- events ------------------------------------------------------------------------------
 def event_record(*, organisation: Organisation, actor: str, action: str, target: str = "", data: dict | None = None) -> Event:
-    """Record an audit event. ``data`` must never hold a secret."""
-    event = Event.objects.create(organisation=organisation, actor=actor or "", action=action, target=target, data=data or {})
+    """Record an audit event. ``data`` must never hold a secret. An ``actor`` from
+    ``actor_name`` also names the API token used, if any."""
+    event = Event.objects.create(
+        organisation=organisation, actor=actor or "", token=getattr(actor, "token", ""), action=action, target=target,
+        data=data or {},
+    )
     notifications.event_dispatch(event)
     return event
 
@@ -308,8 +313,24 @@ def _check_config(service: ServiceDefinition, config: Any) -> dict:
     return {f.name: config.get(f.name) or f.default for f in service.config_fields}
 
 
+class ActorName(str):
+    """Who acted, as events and logs name them; ``token`` is the label of the API token
+    they acted with ("" for a browser session, a command or the system)."""
+
+    token: str = ""
+
+
 def actor_name(actor) -> str:
-    return getattr(actor, "username", None) or (actor if isinstance(actor, str) else "")
+    """The name events and logs record for ``actor`` (a user, or a word such as "system").
+    A user authenticated with an API token carries it (``api_token``, set by the API's
+    authentication and by MCP), and the name returned carries the token's label."""
+    if isinstance(actor, ActorName):
+        return actor
+    name = ActorName(getattr(actor, "username", None) or (actor if isinstance(actor, str) else ""))
+    token = getattr(actor, "api_token", None)
+    if token is not None:
+        name.token = token.label
+    return name
 
 
 def connection_create(
@@ -519,6 +540,8 @@ def connection_test(*, organisation: Organisation, actor, link_name: str) -> dic
         return {"ok": False, "status_code": None, "message": exc.message}
     status = result["status_code"]
     if 200 <= status < 300:
+        # It works again: an error left by an earlier failure (a failed re-consent) is over.
+        Connection.objects.filter(pk=connection.pk).exclude(error="").update(error="")
         return {"ok": True, "status_code": status, "message": "The service accepted the credentials."}
     if status in (401, 403):
         return {"ok": False, "status_code": status, "message": "The service refused the credentials; " + _next_step(connection)}
@@ -543,15 +566,98 @@ def connection_require_ready(connection: Connection) -> None:
 
 
 # -- tokens and organisations ------------------------------------------------------------
-def api_token_create(*, membership: Membership, name: str = "") -> tuple[ApiToken, str]:
-    """Create an API token; the key is returned once and only its hash is stored."""
+def api_token_create(
+    *, membership: Membership, name: Any = "", connections: Any = None, actions: Any = None, expires_at: Any = None,
+    parent: ApiToken | None = None,
+) -> tuple[ApiToken, str]:
+    """Create an API token; the key is returned once and only its hash is stored.
+
+    ``connections`` (link names), ``actions`` (read, invoke, manage) and ``expires_at``
+    limit it; ``None`` leaves each unlimited, within the member's role. ``parent`` is the
+    token the request creating this one authenticated with: the new token never has more
+    than it (its limits are inherited where none are given) nor than the role allows.
+    """
+    if name is None:
+        name = ""
+    if not isinstance(name, str) or len(name.strip()) > NAME_MAX:
+        raise ValidationFailed.field("name", f"A text of at most {NAME_MAX} characters.")
+    if parent is not None:
+        connections = parent.connections if connections is None else connections
+        actions = parent.actions if actions is None else actions
+        expires_at = parent.expires_at if expires_at is None else expires_at
+    connections = _check_token_connections(membership, connections, parent)
+    actions = _check_token_actions(membership, actions, parent)
+    if expires_at is not None:
+        if not hasattr(expires_at, "tzinfo") or expires_at <= timezone.now():
+            raise ValidationFailed.field("expires_at", "Must be a date and time in the future.")
+        if parent is not None and parent.expires_at is not None and expires_at > parent.expires_at:
+            raise ValidationFailed.field("expires_at", "Cannot outlive the token this request uses.")
     key = "cnx_" + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(membership=membership, name=name[:100], key_hash=sha256_hex(key), prefix=key[:10])
+    token = ApiToken.objects.create(
+        membership=membership, name=name.strip(), key_hash=sha256_hex(key), prefix=key[:10],
+        connections=connections, actions=actions, expires_at=expires_at,
+    )
     event_record(
-        organisation=membership.organisation, actor=membership.user.username, action="token.created",
-        target=token.prefix, data={"role": membership.role},
+        organisation=membership.organisation, actor=actor_name(membership.user), action="token.created",
+        target=token.prefix, data={
+            "role": membership.role, "name": token.name, "connections": connections, "actions": actions,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
     )
     return token, key
+
+
+def _check_token_connections(membership: Membership, value: Any, parent: ApiToken | None) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ValidationFailed.field("connections", "A non-empty list of connection link names, or null for all.")
+    wanted = sorted(set(value))
+    if parent is not None and parent.connections is not None:
+        wider = [v for v in wanted if v not in parent.connections]
+        if wider:  # named before existence is checked: a limited token learns nothing of the rest
+            raise ValidationFailed.field("connections", f"Outside the token this request uses: {', '.join(wider)}.")
+    found = set(
+        Connection.objects.filter(organisation=membership.organisation, link_name__in=wanted).values_list("link_name", flat=True)
+    )
+    missing = [v for v in wanted if v not in found]
+    if missing:
+        raise ValidationFailed.field("connections", f"No such connection: {', '.join(missing)}.")
+    return wanted
+
+
+def _check_token_actions(membership: Membership, value: Any, parent: ApiToken | None) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(v in ACTIONS for v in value):
+        raise ValidationFailed.field("actions", f"A non-empty list of {', '.join(ACTIONS)}; or null for all the role allows.")
+    role_allows = ROLE_ACTIONS[membership.role]
+    beyond = [v for v in ACTIONS if v in value and v not in role_allows]
+    if beyond:
+        raise ValidationFailed.field("actions", f"The role {membership.role} does not allow: {', '.join(beyond)}.")
+    if parent is not None and parent.actions is not None:
+        wider = [v for v in ACTIONS if v in value and v not in parent.actions]
+        if wider:
+            raise ValidationFailed.field("actions", f"Outside the token this request uses: {', '.join(wider)}.")
+    return [v for v in ACTIONS if v in value]
+
+
+def api_token_revoke(*, membership: Membership, token_id: Any, parent: ApiToken | None = None) -> None:
+    """Delete one of the membership's tokens. Another member's token, or one wider than
+    ``parent`` (the token the request uses), is NotFound."""
+    try:
+        pk = int(token_id)
+    except (TypeError, ValueError):
+        raise NotFound("No such token.") from None
+    with transaction.atomic():
+        token = ApiToken.objects.select_for_update().filter(membership=membership, pk=pk).first()
+        if token is None or not token_within(token, parent):
+            raise NotFound("No such token.")
+        prefix = token.prefix
+        token.delete()
+        event_record(
+            organisation=membership.organisation, actor=actor_name(membership.user), action="token.revoked", target=prefix
+        )
 
 
 def membership_ensure(*, username: str, org_slug: str, role: str | None, create: bool, password: str | None = None) -> Membership:

@@ -131,6 +131,8 @@ CONNECTIONS_INVOKE_MAX_BODY_BYTES = env.get_int("CONNECTIONS_INVOKE_MAX_BODY_BYT
 CONNECTIONS_INVOKE_DEFAULT_TIMEOUT = env.get_int("CONNECTIONS_INVOKE_DEFAULT_TIMEOUT", 30)
 CONNECTIONS_INVOKE_MAX_TIMEOUT = env.get_int("CONNECTIONS_INVOKE_MAX_TIMEOUT", 120)
 CONNECTIONS_INVOKE_RATE = env.get("CONNECTIONS_INVOKE_RATE") or "6000/min"
+# MCP invoke results cut response bodies past this many characters (a model's context is small).
+CONNECTIONS_MCP_MAX_BODY_CHARS = env.get_int("CONNECTIONS_MCP_MAX_BODY_CHARS", 100_000)
 CONNECTIONS_AUTHORIZE_LINK_SECONDS = 30 * 60
 CONNECTIONS_STATE_SECONDS = 10 * 60
 # Invocation logs are inserted in batches this often (seconds); 0 inserts each at once.

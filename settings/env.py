@@ -70,6 +70,38 @@ def get_mandatory(name: str) -> str:
     return value
 
 
+WILDCARD_HOSTS = ("0.0.0.0", "::", "[::]", "")
+
+
+def bind_host_port(bind: str | None) -> tuple[str, str] | None:
+    """Split a gunicorn ``BIND`` (``host:port``, ``[v6]:port``, ``host``) into host and port;
+    None for a Unix socket or nothing."""
+    if not bind or bind.startswith(("unix:", "fd://")):
+        return None
+    host, sep, port = bind.rpartition(":") if bind.count(":") == 1 or bind.startswith("[") else ("", "", "")
+    if not sep:
+        host, port = bind, "8000"
+    return host, port or "8000"
+
+
+def base_url_from_bind(bind: str | None) -> str | None:
+    """The URL a server bound to ``bind`` is reached at on this machine, or None."""
+    parts = bind_host_port(bind)
+    if parts is None:
+        return None
+    host, port = parts
+    if host in WILDCARD_HOSTS:
+        host = "127.0.0.1"  # every address; this one surely works here
+    return f"http://{host}:{port}"
+
+
+def base_url() -> str:
+    """CONNECTIONS_BASE_URL; unset, the address ``scripts/serve`` binds to (BIND), so that
+    snippets and OAuth redirect URIs name the address the server really answers at."""
+    value = get("CONNECTIONS_BASE_URL") or base_url_from_bind(get("BIND")) or "http://127.0.0.1:8000"
+    return value.rstrip("/")
+
+
 def var_secret(filename: str, make) -> str:
     """Return the secret kept in var/<filename>, creating it (0600) the first time."""
     path = VAR_DIR / filename

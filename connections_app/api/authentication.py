@@ -1,7 +1,10 @@
-"""API authentication: ``Authorization: Token <key>`` or a browser session.
+"""API authentication: ``Authorization: Token <key>`` (or ``Bearer <key>``) or a browser
+session.
 
 Both resolve to a ``Membership`` (the organisation and role the caller acts with), which
-DRF exposes as ``request.auth``.
+DRF exposes as ``request.auth``. With a token, ``membership.api_token`` is that token (its
+limits: token_limits.py) and so is ``user.api_token`` (events and logs name it); with a
+session both are ``None``.
 """
 
 from __future__ import annotations
@@ -26,24 +29,35 @@ class TokenAuthentication(authentication.BaseAuthentication):
         keyword, _, key = header.partition(" ")
         if keyword.lower() not in ("token", "bearer"):
             return None
-        key = key.strip()
-        if not key or " " in key:
-            raise exceptions.AuthenticationFailed("Invalid token header.")
-        found = token_membership(sha256_hex(key))
-        if found is None or not found[1].user.is_active:
-            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
-        token, membership = found
-        now = timezone.now()
-        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 300:
-            # Coarse on purpose: one write per token every five minutes, not per request.
-            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        membership = membership_for_key(key)
         return membership.user, membership
 
     def authenticate_header(self, request):
         return self.keyword
 
 
+def membership_for_key(key: str) -> Membership:
+    """The membership an API key acts as, its token attached; AuthenticationFailed for a
+    malformed, unknown, revoked or expired key. The REST API and MCP both use this."""
+    key = key.strip()
+    if not key or " " in key:
+        raise exceptions.AuthenticationFailed("Invalid token header.")
+    found = token_membership(sha256_hex(key))
+    if found is None or not found[1].user.is_active:
+        raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+    token, membership = found
+    now = timezone.now()
+    if token.expires_at is not None and token.expires_at <= now:
+        raise exceptions.AuthenticationFailed("This token has expired.")
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 300:
+        # Coarse on purpose: one write per token every five minutes, not per request.
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    membership.api_token = membership.user.api_token = token
+    return membership
+
+
 _TOKEN_QUERY: RowQuery | None = None
+TOKEN_FIELDS = ("id", "name", "prefix", "connections", "actions", "expires_at", "last_used_at", "membership_id")
 
 
 def token_membership(key_hash: str) -> tuple[ApiToken, Membership] | None:
@@ -52,7 +66,7 @@ def token_membership(key_hash: str) -> tuple[ApiToken, Membership] | None:
     global _TOKEN_QUERY  # noqa: PLW0603 - built once, on first use (the user model is swappable)
     if _TOKEN_QUERY is None:
         _TOKEN_QUERY = RowQuery(
-            [Part(ApiToken, "t", ("id", "last_used_at", "membership_id")), Part(Membership, "m"),
+            [Part(ApiToken, "t", TOKEN_FIELDS), Part(Membership, "m"),
              Part(get_user_model(), "u", ("id", "username", "is_active")), Part(Organisation, "o")],
             "FROM {t_table} JOIN {m_table} ON {m}.id = {t}.membership_id JOIN {u_table} ON {u}.id = {m}.user_id "
             "JOIN {o_table} ON {o}.id = {m}.organisation_id WHERE {t}.key_hash = %s",
@@ -74,7 +88,10 @@ class SessionAuthentication(authentication.SessionAuthentication):
         if result is None:
             return None
         user = result[0]
-        return user, current_membership(request._request, user)
+        membership = current_membership(request._request, user)
+        if membership is not None:
+            membership.api_token = None
+        return user, membership
 
 
 def current_membership(request, user) -> Membership | None:

@@ -109,20 +109,30 @@ class TestResultSerializer(serializers.Serializer):
 
 
 class InvocationLogSerializer(serializers.ModelSerializer):
+    token = serializers.CharField(allow_null=True, read_only=True, help_text="The API token used: its prefix and name.")
+
     class Meta:
         model = InvocationLog
-        fields = ["at", "method", "url", "status_code", "elapsed_ms", "error", "actor"]
+        fields = ["at", "method", "url", "status_code", "elapsed_ms", "error", "actor", "token"]
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
         data["error"] = data["error"] or None
+        data["token"] = data["token"] or None
         return data
 
 
 class EventSerializer(serializers.ModelSerializer):
+    token = serializers.CharField(allow_null=True, read_only=True, help_text="The API token used: its prefix and name.")
+
     class Meta:
         model = Event
-        fields = ["at", "actor", "action", "target", "data"]
+        fields = ["at", "actor", "token", "action", "target", "data"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["token"] = data["token"] or None
+        return data
 
 
 # -- invoke --------------------------------------------------------------------------------

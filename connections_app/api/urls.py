@@ -2,12 +2,13 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import token_views, views
 
 router = SimpleRouter()
 router.register("services", views.ServiceViewSet, basename="service")
 router.register("connections", views.ConnectionViewSet, basename="connection")
 router.register("events", views.EventViewSet, basename="event")
+router.register("tokens", token_views.TokenViewSet, basename="token")
 
 urlpatterns = [
     path("invoke/", views.InvokeView.as_view(), name="invoke"),

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from .. import notifications, rate_limit, selectors, services
+from .. import notifications, rate_limit, selectors, services, token_limits
 from ..errors import ValidationFailed
 from ..invoke import invoke
 from ..models import CustomService, Event, Role
@@ -148,7 +148,8 @@ class ConnectionViewSet(OrgScopedMixin, viewsets.ViewSet):
         q = request.query_params
         status_filter = _choice(q, "status", ("pending", "connected", "needs_reauth", "revoked"))
         rows = selectors.connection_list_values(
-            organisation=self.organisation, status=status_filter, service=q.get("service") or None, search=q.get("search") or None
+            organisation=self.organisation, status=status_filter, service=q.get("service") or None, search=q.get("search") or None,
+            link_names=token_limits.allowed_connections(getattr(request.auth, "api_token", None)),
         )
         paginator = Pagination("link_name")
         page = selectors.with_custom_services(selectors.listed(paginator.paginate_queryset(rows, request)))
@@ -270,7 +271,11 @@ class EventViewSet(OrgScopedMixin, viewsets.ViewSet):
     @extend_schema(responses=s.page_of(s.EventSerializer))
     def list(self, request):
         paginator = Pagination("id", descending=True)
-        page = paginator.paginate_queryset(Event.objects.filter(organisation=self.organisation), request)
+        events = Event.objects.filter(organisation=self.organisation)
+        allowed = token_limits.allowed_connections(getattr(request.auth, "api_token", None))
+        if allowed is not None:  # a token limited to connections sees only their events
+            events = events.filter(action__startswith="connection.", target__in=allowed)
+        page = paginator.paginate_queryset(events, request)
         return paginator.get_paginated_response(s.EventSerializer(page, many=True).data)
 
 

@@ -22,6 +22,7 @@ urlpatterns = [
     path("services/<str:link_name>/delete/", views.service_delete, name="service-delete"),
     path("services/<str:link_name>/client/", views.service_client, name="service-client"),
     path("tokens/", views.token_list, name="token-list"),
+    path("tokens/new/", views.token_created, name="token-created"),
     path("tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
     path("organisation/", views.organisation_switch, name="organisation-switch"),
     path("oauth/authorize/<str:token>", oauth_views.authorize, name="oauth-authorize"),

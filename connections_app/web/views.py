@@ -26,9 +26,9 @@ from .. import accounts, oauth_flow, selectors, services, snippets
 from ..api.authentication import SESSION_ORG_KEY, current_membership
 from ..api.errors import error_body
 from ..errors import Conflict, ConnectionsError, NotFound, ValidationFailed
-from ..models import ConnectionStatus, CustomService, Role
-
-from . import forms
+from ..models import ConnectionStatus, Role
+from . import catalog_text, forms
+from .submit import form_submit
 
 WRITE_ROLES = (Role.ADMIN, Role.DEVELOPER)
 
@@ -110,20 +110,26 @@ def connection_list(request, membership):
 
 
 # -- Create Connection -------------------------------------------------------------------
+def _add_row(request) -> str | None:
+    """Which "Add another row" button a no-JavaScript POST pressed, if any."""
+    return next(({"add_param": "param", "add_scope": "scope"}[k] for k in ("add_param", "add_scope") if k in request.POST), None)
+
+
 @require_http_methods(["GET", "POST"])
 @member_page(write=True)
 def connection_new(request, membership):
     """The two tabs: "Select a service" (GET filters) and "Custom service" (POST saves)."""
     tab = "custom" if request.method == "POST" or request.GET.get("tab") == "custom" else "catalog"
     context = {"tab": tab, **_callback_urls()}
+    organisation = membership.organisation
     if tab == "catalog":
         filters = forms.ServiceFilterForm(request.GET)
         q = auth_type = None
         if filters.is_valid():
             q, auth_type = filters.cleaned_data["q"] or None, filters.cleaned_data["auth_type"] or None
+        found = selectors.service_list(organisation=organisation, auth_type=auth_type, search=q)
         context.update(
-            filters=filters,
-            services=selectors.service_list(organisation=membership.organisation, auth_type=auth_type, search=q),
+            filters=filters, services=[{"service": s, "text": catalog_text.tile_text(s)} for s in found],
             auth_labels=forms.AUTH_TYPE_LABELS,
         )
         return render(request, "connections/new.html", context)
@@ -131,26 +137,19 @@ def connection_new(request, membership):
         if request.method == "POST":
             return forbidden(request, "Only admins can define custom services.")
         return render(request, "connections/new.html", context)
-    if request.method == "GET":
-        context["page"] = forms.CustomServicePage()
-        return render(request, "connections/new.html", context)
-    add_row = {"add_param": "param", "add_scope": "scope"}.get(next((k for k in ("add_param", "add_scope") if k in request.POST), ""))
-    page = forms.CustomServicePage(request.POST, add_row=add_row)
+    add_row = _add_row(request) if request.method == "POST" else None
+    page = forms.CustomServicePage(request.POST if request.method == "POST" else None, organisation=organisation, add_row=add_row)
     context["page"] = page
     if add_row:
         page.quiet()
         return render(request, "connections/new.html", context)
-    if page.is_valid():
-        try:
-            _custom, connection, authorize_url = accounts.custom_service_connect(
-                organisation=membership.organisation, actor=request.user, service_data=page.service_data(),
-                **page.connection_arguments(),
-            )
-        except (ValidationFailed, Conflict) as exc:
-            page.add_domain_error(exc)
-        else:
-            return _after_create(request, connection, authorize_url)
-    return render(request, "connections/new.html", context, status=400)
+    submission = form_submit(request, page, lambda: accounts.custom_service_connect(
+        organisation=organisation, actor=request.user, service_data=page.service_data(), **page.connection_arguments(),
+    ))
+    if submission.done:
+        _custom, connection, authorize_url = submission.result
+        return _after_create(request, connection, authorize_url)
+    return render(request, "connections/new.html", context, status=submission.status)
 
 
 def _after_create(request, connection, authorize_url):
@@ -172,31 +171,25 @@ def _callback_urls() -> dict:
 @require_http_methods(["GET", "POST"])
 @member_page(write=True)
 def connection_new_details(request, membership, service_link_name: str):
+    organisation = membership.organisation
     try:
-        service = selectors.service_get(organisation=membership.organisation, link_name=service_link_name)
+        service = selectors.service_get(organisation=organisation, link_name=service_link_name)
     except NotFound:
         return not_found(request)
-    form = forms.ConnectionDetailsForm(request.POST or None, service=service)
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            try:
-                connection, authorize_url = services.connection_create(
-                    organisation=membership.organisation, actor=request.user, **form.call_arguments()
-                )
-            except ValidationFailed as exc:
-                form.add_domain_error(exc)
-            except Conflict as exc:  # the only conflict here: the link name is taken
-                form.add_error("link_name", exc.message)
-            else:
-                return _after_create(request, connection, authorize_url)
+    form = forms.ConnectionDetailsForm(request.POST or None, service=service, organisation=organisation)
+    submission = form_submit(request, form, lambda: services.connection_create(
+        organisation=organisation, actor=request.user, **form.call_arguments()
+    ))
+    if submission.done:
+        return _after_create(request, *submission.result)
     context = {
         "tab": "catalog", "service": service, "form": form,
-        "client_ready": selectors.oauth_client_ready(organisation=membership.organisation, service=service),
+        "client_ready": selectors.oauth_client_ready(organisation=organisation, service=service),
         "auth_labels": forms.AUTH_TYPE_LABELS,
+        "hosts": catalog_text.hosts(service, form.config_values()),
+        "hosts_vary_with": catalog_text.varies_with(service),
     }
-    return render(request, "connections/details.html", context, status=status)
+    return render(request, "connections/details.html", context, status=submission.status)
 
 
 @require_GET
@@ -240,12 +233,29 @@ def _next_step(connection, service) -> str:
     return "Use Edit to enter the credentials again."
 
 
+def _settings_shown(connection, service) -> list[tuple[str, str]]:
+    """A connection's config as (field name, value) a person reads."""
+    fields = {f.name: f for f in service.config_fields} if service else {}
+    out = []
+    for key, value in (connection.config or {}).items():
+        field = fields.get(key)
+        shown = catalog_text.choice_label(service, field, value) if field and field.choices else value
+        out.append((catalog_text.short_name(field) if field else key, shown))
+    return out
+
+
 @require_GET
 @member_page()
 def connection_detail(request, membership, link_name: str):
     connection = _connection_or_none(membership, link_name)
     if connection is None:
         return not_found(request)
+    if "connected" in request.GET:
+        # Consent comes back with ?connected=1: say so once, then drop it from the address
+        # so that a reload does not say it again.
+        if connection.status == ConnectionStatus.CONNECTED:
+            messages.success(request, f"Connected. Scripts can use {connection.link_name} now.")
+        return redirect("connection-detail", link_name=link_name)
     service = _service_of(connection)
     scope_names = {s.name: s.display_name for s in service.scopes} if service else {}
     context = {
@@ -262,7 +272,8 @@ def connection_detail(request, membership, link_name: str):
         "consent": _consent(service),
         "typed_credentials": bool(service and service.credential_fields()),
         "next_step": _next_step(connection, service),
-        "just_connected": request.GET.get("connected") == "1" and connection.status == ConnectionStatus.CONNECTED,
+        "credential_hints": selectors.connection_credential_hints(connection=connection, service=service) if service else [],
+        "settings_shown": _settings_shown(connection, service),
         "auth_labels": forms.AUTH_TYPE_LABELS,
     }
     return render(request, "connections/detail.html", context)
@@ -340,26 +351,27 @@ def connection_edit(request, membership, link_name: str):
     if service is None:
         return not_found(request)
     form = forms.ConnectionEditForm(request.POST or None, service=service, connection=connection)
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            changes = form.changes(connection)
-            if not changes:
-                messages.info(request, "Nothing changed.")
-                return redirect("connection-detail", link_name=link_name)
-            try:
-                _connection, authorize_url = services.connection_update(
-                    organisation=membership.organisation, actor=request.user, link_name=link_name, data=changes
-                )
-            except (ValidationFailed, Conflict) as exc:
-                form.add_domain_error(exc)
-            else:
-                if authorize_url:
-                    return HttpResponseRedirect(authorize_url)
-                messages.success(request, "The connection is saved.")
-                return redirect("connection-detail", link_name=link_name)
-    return render(request, "connections/edit.html", {"connection": connection, "service": service, "form": form}, status=status)
+
+    def save():
+        changes = form.changes(connection)
+        if not changes:
+            return None
+        return services.connection_update(
+            organisation=membership.organisation, actor=request.user, link_name=link_name, data=changes
+        )
+
+    submission = form_submit(request, form, save)
+    if submission.done:
+        if submission.result is None:
+            messages.info(request, "Nothing changed.")
+            return redirect("connection-detail", link_name=link_name)
+        _connection, authorize_url = submission.result
+        if authorize_url:
+            return HttpResponseRedirect(authorize_url)
+        messages.success(request, "The connection is saved.")
+        return redirect("connection-detail", link_name=link_name)
+    context = {"connection": connection, "service": service, "form": form}
+    return render(request, "connections/edit.html", context, status=submission.status)
 
 
 # -- Services ----------------------------------------------------------------------------
@@ -367,8 +379,7 @@ def connection_edit(request, membership, link_name: str):
 @member_page()
 def service_list(request, membership):
     organisation = membership.organisation
-    customs = list(CustomService.objects.filter(organisation=organisation).order_by("link_name"))
-    usage = {c.link_name: selectors.connections_using(organisation=organisation, service_link_name=c.link_name) for c in customs}
+    used_by = selectors.connection_counts_by_service(organisation=organisation)
     clients = selectors.service_clients(organisation=organisation)
     oauth_services = sorted(
         (
@@ -379,7 +390,10 @@ def service_list(request, membership):
         key=lambda item: (item["client"] is None, item["service"].name.lower()),  # set ones first
     )
     context = {
-        "customs": [{"custom": c, "definition": c.definition, "used_by": usage[c.link_name]} for c in customs],
+        "customs": [
+            {"custom": c, "definition": c.definition, "used_by": used_by.get(c.link_name, 0)}
+            for c in selectors.custom_service_list(organisation=organisation)
+        ],
         "oauth_services": oauth_services,
         "auth_labels": forms.AUTH_TYPE_LABELS,
         "param_labels": forms.PARAM_TYPE_LABELS,
@@ -388,7 +402,10 @@ def service_list(request, membership):
 
 
 def _custom_or_none(membership, link_name):
-    return CustomService.objects.filter(organisation=membership.organisation, link_name=link_name).first()
+    try:
+        return selectors.custom_service_get(organisation=membership.organisation, link_name=link_name)
+    except NotFound:
+        return None
 
 
 @require_http_methods(["GET", "POST"])
@@ -397,27 +414,22 @@ def service_edit(request, membership, link_name: str):
     custom = _custom_or_none(membership, link_name)
     if custom is None:
         return not_found(request)
-    add_row = next(({"add_param": "param", "add_scope": "scope"}[k] for k in ("add_param", "add_scope") if k in request.POST), None)
+    add_row = _add_row(request) if request.method == "POST" else None
     page = forms.CustomServicePage(request.POST or None, editing=custom, with_connection=False, add_row=add_row)
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if add_row:
-            page.quiet()
-            status = 200
-        elif page.is_valid():
-            try:
-                services.custom_service_update(
-                    organisation=membership.organisation, actor=request.user, link_name=link_name,
-                    # Options the page does not show (token_prefix, ...) are kept.
-                    definition=services.custom_service_parse(merge_changes(custom.definition, page.service_data())),
-                )
-            except (ValidationFailed, Conflict) as exc:
-                page.add_domain_error(exc)
-            else:
-                messages.success(request, f"The service {custom.link_name} is saved.")
-                return redirect("service-list")
-    return render(request, "services/edit.html", {"custom": custom, "page": page, **_callback_urls()}, status=status)
+    if add_row:
+        page.quiet()
+        submission = None
+    else:
+        submission = form_submit(request, page, lambda: services.custom_service_update(
+            organisation=membership.organisation, actor=request.user, link_name=link_name,
+            # Options the page does not show (token_prefix, ...) are kept.
+            definition=services.custom_service_parse(merge_changes(custom.definition, page.service_data())),
+        ))
+        if submission.done:
+            messages.success(request, f"The service {custom.link_name} is saved.")
+            return redirect("service-list")
+    context = {"custom": custom, "page": page, **_callback_urls()}
+    return render(request, "services/edit.html", context, status=submission.status if submission else 200)
 
 
 @require_http_methods(["GET", "POST"])
@@ -426,67 +438,88 @@ def service_delete(request, membership, link_name: str):
     custom = _custom_or_none(membership, link_name)
     if custom is None:
         return not_found(request)
-    used_by = selectors.connections_using(organisation=membership.organisation, service_link_name=link_name)
-    error = None
-    if request.method == "POST":
+    used_by = list(selectors.connections_of_service(organisation=membership.organisation, service_link_name=link_name))
+    if request.method == "POST" and not used_by:
         try:
             services.custom_service_delete(organisation=membership.organisation, actor=request.user, link_name=link_name)
-        except Conflict as exc:
-            error = exc.message
+        except Conflict:  # a connection to it was made meanwhile: show which
+            used_by = list(selectors.connections_of_service(organisation=membership.organisation, service_link_name=link_name))
         else:
             messages.success(request, f"The service {link_name} is deleted.")
             return redirect("service-list")
-    context = {"custom": custom, "used_by": used_by, "error": error}
-    return render(request, "services/delete.html", context, status=409 if error else 200)
+    # Used by connections: the page names them, and there is nothing to confirm.
+    status = 409 if request.method == "POST" else 200
+    return render(request, "services/delete.html", {"custom": custom, "used_by": used_by}, status=status)
+
+
+def _back_to(request) -> str | None:
+    """A create-connection page to come back to after setting an OAuth client, if asked."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    safe = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure())
+    return target if safe and target.startswith("/connections/new/") else None
 
 
 @require_http_methods(["GET", "POST"])
 @member_page(admin=True)
 def service_client(request, membership, link_name: str):
+    organisation = membership.organisation
     try:
-        service = selectors.service_get(organisation=membership.organisation, link_name=link_name)
+        service = selectors.service_get(organisation=organisation, link_name=link_name)
     except NotFound:
         return not_found(request)
     if service.kind != "preconfigured" or not service.is_oauth:
         return not_found(request)
-    client = selectors.service_clients(organisation=membership.organisation).get(link_name)
+    client = selectors.service_clients(organisation=organisation).get(link_name)
     form = forms.ServiceClientForm(
         request.POST or None, oauth1=service.oauth1 is not None, initial={"client_id": client.client_id if client else ""}
     )
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            try:
-                services.service_client_set(
-                    organisation=membership.organisation, actor=request.user, link_name=link_name,
-                    client_id=form.cleaned_data["client_id"], client_secret=form.cleaned_data["client_secret"],
-                )
-            except (ValidationFailed, NotFound) as exc:
-                form.add_domain_error(exc)
-            else:
-                messages.success(request, f"The OAuth client for {service.name} is saved.")
-                return redirect(reverse("service-list") + f"#client-{link_name}")
+    submission = form_submit(request, form, lambda: services.service_client_set(
+        organisation=organisation, actor=request.user, link_name=link_name,
+        client_id=form.cleaned_data["client_id"], client_secret=form.cleaned_data["client_secret"],
+    ))
+    back_to = _back_to(request)
+    if submission.done:
+        messages.success(request, f"The OAuth client for {service.name} is saved.")
+        return redirect(back_to or reverse("service-list") + f"#client-{link_name}")
     context = {
-        "service": service, "client": client, "form": form,
+        "service": service, "client": client, "form": form, "back_to": back_to,
         "redirect_uri": oauth_flow.redirect_uri("oauth1" if service.oauth1 else "oauth2"),
     }
-    return render(request, "services/client.html", context, status=status)
+    return render(request, "services/client.html", context, status=submission.status)
 
 
 # -- API tokens --------------------------------------------------------------------------
+NEW_TOKEN_SESSION_KEY = "connections_new_api_token"
+
+
 @require_http_methods(["GET", "POST"])
 @member_page()
 def token_list(request, membership):
-    form = forms.ApiTokenForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        token, key = services.api_token_create(membership=membership, name=form.cleaned_data["name"])
-        # Shown on this response only: the key is stored as a hash and never shown again.
-        response = render(request, "tokens/created.html", {"token": token, "key": key})
-        response["Cache-Control"] = "no-store"
-        return response
+    names = list(selectors.connection_list(organisation=membership.organisation).values_list("link_name", flat=True))
+    form = forms.ApiTokenForm(request.POST or None, connection_names=names)
+    submission = form_submit(request, form, lambda: services.api_token_create(membership=membership, **form.limits()))
+    if submission.done:
+        # POST/redirect/GET: the key waits in the session for the one page that shows it,
+        # so a reload never creates a second token.
+        _token, key = submission.result
+        request.session[NEW_TOKEN_SESSION_KEY] = key
+        return redirect("token-created")
     context = {"tokens": accounts.api_token_list(membership=membership), "form": form}
-    return render(request, "tokens/list.html", context, status=400 if form.is_bound else 200)
+    return render(request, "tokens/list.html", context, status=submission.status)
+
+
+@require_GET
+@member_page()
+def token_created(request, membership):
+    key = request.session.pop(NEW_TOKEN_SESSION_KEY, None)
+    if key is None:
+        messages.info(request, "A new token is shown only once. Create another if you did not copy it.")
+        return redirect("token-list")
+    # Shown on this response only: the key is stored as a hash and never shown again.
+    mcp_url = f"{settings.CONNECTIONS_BASE_URL}/mcp"
+    response = render(request, "tokens/created.html", {"key": key, "mcp_url": mcp_url})
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_POST

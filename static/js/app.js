@@ -90,6 +90,7 @@
       button.addEventListener("click", function () {
         var next = row.nextElementSibling || row.previousElementSibling;
         row.remove();
+        renumber();
         var focusTarget = next ? $("input[type='text']", next) : addButton;
         (focusTarget || addButton).focus();
       });
@@ -98,18 +99,29 @@
       if (key) { key.setAttribute("data-row-first", ""); }
     }
 
+    // Labels name their row ("Parameter 2 key"): keep the numbers in order as rows come and go.
+    function renumber() {
+      $all("[data-row]", list).forEach(function (row, i) {
+        $all("label", row).forEach(function (label) {
+          var text = label.firstChild;
+          if (text && text.nodeType === 3) { text.nodeValue = text.nodeValue.replace(/^(\D+?) \d+/, "$1 " + (i + 1)); }
+        });
+      });
+    }
+
     $all("[data-row]", list).forEach(enhanceRow);
     addButton.type = "button";
     addButton.textContent = "Add";
     addButton.addEventListener("click", function () {
       var index = parseInt(total.value, 10) || 0;
-      var html = template.innerHTML.replace(/__prefix__/g, String(index));
+      var html = template.innerHTML.replace(/__prefix__/g, String(index)).replace(/__number__/g, String(index + 1));
       var holder = document.createElement("div");
       holder.innerHTML = html.trim();
       var row = holder.firstElementChild;
       list.appendChild(row);
       total.value = String(index + 1);
       enhanceRow(row);
+      renumber();
       var first = $("input[type='text']", row);
       if (first) { first.focus(); }
     });
@@ -126,6 +138,11 @@
       });
       var param = $("select[name='param_type']", form);
       if (param && select.value === "basic") { param.value = "header"; }
+      // OAuth services are saved and then connected through the provider's consent.
+      $all("button[data-connect-label]", form).forEach(function (button) {
+        var oauth = select.value === "oauth1" || select.value === "oauth2";
+        button.textContent = button.getAttribute(oauth ? "data-connect-label" : "data-save-label");
+      });
     }
     select.addEventListener("change", update);
     update();
@@ -192,6 +209,19 @@
       });
     });
     select(0, false);
+    // On a narrow screen the tabs scroll sideways: show which way more tabs are.
+    var frame = box.querySelector("[data-tabscroll]");
+    if (frame) {
+      var cue = function () {
+        var more = list.scrollWidth - list.clientWidth - list.scrollLeft;
+        frame.classList.toggle("more-right", more > 1);
+        frame.classList.toggle("more-left", list.scrollLeft > 1);
+      };
+      list.addEventListener("scroll", cue);
+      window.addEventListener("resize", cue);
+      tabs.forEach(function (tab) { tab.addEventListener("focus", function () { tab.scrollIntoView({ block: "nearest", inline: "nearest" }); }); });
+      cue();
+    }
   }
 
   /* -- the catalog filters as you type ------------------------------------------------ */
@@ -216,7 +246,26 @@
     auth.addEventListener("change", apply);
   }
 
+  /* -- hosts that depend on a connection's settings (a data centre) ------------------- */
+  function setupHostTemplates() {
+    var inputs = $all("[data-config]");
+    var hosts = $all("[data-host-template]");
+    if (!inputs.length || !hosts.length) { return; }
+    function fill() {
+      var values = {};
+      inputs.forEach(function (input) { values[input.getAttribute("data-config")] = input.value; });
+      hosts.forEach(function (code) {
+        code.textContent = code.getAttribute("data-host-template").replace(/\{([a-z][a-z0-9_]*)\}/g, function (m, name) {
+          return values[name] || "‹" + name.replace(/_/g, " ") + "›";
+        });
+      });
+    }
+    inputs.forEach(function (input) { input.addEventListener("input", fill); input.addEventListener("change", fill); });
+    fill();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    setupHostTemplates();
     $all("input[data-linkname-from]").forEach(setupLinkName);
     $all("[data-formset]").forEach(setupFormset);
     $all("form[data-custom-service]").forEach(setupAuthSections);

@@ -11,6 +11,7 @@ import os
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
+import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -25,7 +26,7 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 PASSWORD = "correct-horse-battery"
 
 
@@ -110,6 +111,21 @@ def oauth2_provider(oauth2_server):
     return oauth2_server.server, oauth2_server
 
 
-def screenshot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name))
+_screenshots: list[Path] = []
+
+
+def screenshots_dir() -> Path:
+    """Where screenshots go: SCREENSHOTS_DIR when set (``SCREENSHOTS_DIR=docs/img`` renews
+    the README's pictures on purpose), else a temporary folder, so a test run never
+    changes a tracked file."""
+    if not _screenshots:
+        chosen = os.environ.get("SCREENSHOTS_DIR")
+        _screenshots.append(Path(chosen).resolve() if chosen else Path(tempfile.mkdtemp(prefix="connections-screenshots-")))
+    return _screenshots[0]
+
+
+def screenshot(page, name: str) -> Path:
+    folder = screenshots_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / name))
+    return folder / name

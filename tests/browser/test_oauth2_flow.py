@@ -35,20 +35,20 @@ def test_custom_oauth2_service_consent_and_back(admin_page, oauth2_provider, bas
     oauth.get_by_label("Revoke token URL").fill(f"{server.url}/oauth/revoke")
     expect(oauth.get_by_label("Use PKCE (S256)")).to_be_checked()
     scopes = page.locator("[data-formset='scope']")
-    scopes.locator("[data-row]").nth(0).get_by_label("Scope").fill("profile.read")
-    scopes.locator("[data-row]").nth(0).get_by_label("Display name").fill("Read your profile")
+    scopes.locator("[data-row]").nth(0).get_by_label("Scope 1 name").fill("profile.read")
+    scopes.locator("[data-row]").nth(0).get_by_label("Scope 1 display name").fill("Read your profile")
     # JS removes the empty second row, and adds one more.
     scopes.locator("[data-row]").nth(1).get_by_role("button", name="Remove this row").click()
     scopes.get_by_role("button", name="Add", exact=True).click()
     expect(scopes.locator("[data-row]")).to_have_count(2)
-    scopes.locator("[data-row]").nth(1).get_by_label("Scope").fill("profile.write")
+    scopes.locator("[data-row]").nth(1).get_by_label("Scope 2 name").fill("profile.write")
     page.get_by_label("Base URL").fill(server.url)
     page.get_by_text("Snippet and test request").click()
     page.get_by_label("Sample URL").fill(f"{server.url}/api/me")
     page.get_by_label("Test request path").fill("/api/me")
     page.get_by_label("Connection name", exact=True).fill("Provider main")
     expect(page.get_by_label("Connection link name")).to_have_value("provider_main")
-    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_role("button", name="Save and Connect", exact=True).click()
 
     # This server's one-time link first shows a Continue page (link-preview bots stop there),
     # then the provider's consent page.
@@ -61,9 +61,12 @@ def test_custom_oauth2_service_consent_and_back(admin_page, oauth2_provider, bas
     assert Connection.objects.get(link_name="provider_main").status == ConnectionStatus.PENDING
     page.get_by_role("button", name="Approve").click()
 
-    page.wait_for_url("**/connections/provider_main/?connected=1")
+    page.wait_for_url("**/connections/provider_main/")  # ?connected=1 is said once, then dropped
     expect(page.get_by_test_id("status")).to_have_text("Connected")
     expect(page.locator(".flash.success")).to_contain_text("Connected.")
+    page.reload()
+    expect(page.get_by_test_id("status")).to_have_text("Connected")
+    expect(page.locator(".flash.success")).to_have_count(0)
     expect(page.locator("dl.summary")).to_contain_text("Read your profile")
     expect(page.locator("dl.summary")).to_contain_text("Token expires")
     assert control.grant_counts["authorization_code"] == 1
@@ -95,7 +98,7 @@ def test_custom_oauth2_service_consent_and_back(admin_page, oauth2_provider, bas
     assert CustomService.objects.filter(link_name="test_provider").exists()
 
 
-def test_client_secret_is_not_kept_when_the_form_has_errors(admin_page, oauth2_provider):
+def test_every_typed_value_is_kept_when_the_form_has_errors(admin_page, oauth2_provider):
     server, _control = oauth2_provider
     page = admin_page
     page.goto("/connections/new/?tab=custom")
@@ -108,10 +111,12 @@ def test_client_secret_is_not_kept_when_the_form_has_errors(admin_page, oauth2_p
     oauth.get_by_label("Access token URL").fill(f"{server.url}/oauth/token")
     page.get_by_label("Base URL").fill(server.url)
     page.get_by_label("Connection name", exact=True).fill("Provider main")
-    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_role("button", name="Save and Connect", exact=True).click()
     expect(page.locator("#id_oauth2_authorize_url_error")).to_contain_text("absolute http(s) URL")
-    # The OAuth section is still shown (JS re-applies the chosen type), values kept but the secret.
+    # The OAuth section is still shown (JS re-applies the chosen type), every value kept; the
+    # summary links the field.
     expect(oauth.get_by_label("Client ID")).to_have_value(CLIENT_ID)
-    expect(oauth.get_by_label("Client secret")).to_have_value("")
-    assert CLIENT_SECRET not in page.content()
+    expect(oauth.get_by_label("Client secret")).to_have_value(CLIENT_SECRET)
+    page.get_by_test_id("error-summary").get_by_role("link", name="Authorize URL").click()
+    expect(oauth.get_by_label("Authorize URL")).to_be_focused()
     assert not CustomService.objects.exists() and not Connection.objects.exists()

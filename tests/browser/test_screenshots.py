@@ -1,4 +1,7 @@
-"""Screenshots of the main pages for docs/img (1200x800), and a phone-width check."""
+"""Screenshots of the main pages (1200x800), and a phone-width check.
+
+They go to a temporary folder; ``SCREENSHOTS_DIR=docs/img .venv/bin/python -m pytest
+tests/browser/test_screenshots.py`` renews the README's pictures on purpose."""
 
 from __future__ import annotations
 
@@ -63,6 +66,10 @@ def test_screenshots_and_phone_width(browser, base_url, org, make_member, upstre
 
     page.goto("/connections/new/?tab=custom")
     screenshot(page, "create-custom-service.png")
+    page.get_by_label("Authentication type").select_option("oauth2")
+    page.get_by_role("button", name="Save and Connect").click()
+    expect(page.get_by_test_id("error-summary")).to_be_visible()
+    screenshot(page, "custom-service-errors.png")
 
     page.goto("/connections/new/zoho/")
     screenshot(page, "connection-details.png")
@@ -74,6 +81,8 @@ def test_screenshots_and_phone_width(browser, base_url, org, make_member, upstre
 
     page.goto("/services/")
     screenshot(page, "services.png")
+    page.goto("/services/acme_crm/delete/")
+    screenshot(page, "service-in-use.png")
     context.close()
 
     # Phone width: nothing wider than the screen.
@@ -87,4 +96,6 @@ def test_screenshots_and_phone_width(browser, base_url, org, make_member, upstre
         assert width <= 375, f"{path} is {width}px wide at phone width"
     page.goto("/connections/acme_main/")
     screenshot(page, "phone-summary.png")
+    page.evaluate("document.getElementById('code-heading').scrollIntoView()")
+    screenshot(page, "phone-snippets.png")
     phone.close()

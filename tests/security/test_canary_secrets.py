@@ -1,10 +1,12 @@
 """A canary secret of every kind, driven through every flow with logging at DEBUG, shows up
-in no log line, response, page, exception, Celery message, and not in plaintext in the
-database."""
+in no log line, response, page, exception, Celery message, MCP tool result or error, and
+not in plaintext in the database."""
 
 from __future__ import annotations
 
+import base64
 import logging
+import re
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,7 +17,10 @@ from django.db import connection as db
 from django.test import Client
 from django.utils import timezone
 
-from connections_app.models import Connection, OAuthState
+from connections_app.models import Connection, Membership, OAuthState
+from connections_app.services import api_token_create
+from tests.mcp.conftest import call as mcp_call
+from tests.mcp.conftest import mcp_server, text_of  # noqa: F401  (the live gunicorn, at LOG_LEVEL=DEBUG)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -139,3 +144,47 @@ def test_no_secret_leaks_anywhere(admin, upstream, servers, caplog, monkeypatch,
         raw = open(db.settings_dict["NAME"], "rb").read()
         for secret in secrets:
             assert secret.encode() not in raw
+
+
+# -- MCP -------------------------------------------------------------------------------------
+
+
+def test_no_secret_leaks_through_mcp(admin, httpbin_server, mcp_server):  # noqa: F811
+    """Through every MCP tool, results and errors alike, and in the server's own log at
+    DEBUG, no credential of a connection or a service is ever seen."""
+    url = httpbin_server.url
+    admin.post("/api/v1/services/", {"link_name": "k1", "name": "K", "auth_type": "api_key", "param_type": "header",
+                                     "parameters": [{"key": "X-Key", "display_name": "Key"}], "base_url": url}, format="json")
+    admin.post("/api/v1/connections/", {"name": "K", "link_name": "k_main", "service": "k1", "credentials": {"X-Key": CANARIES["api_key"]}}, format="json")
+    admin.post("/api/v1/services/", {"link_name": "b1", "name": "B", "auth_type": "basic", "base_url": url}, format="json")
+    admin.post("/api/v1/connections/", {"name": "B", "link_name": "b_main", "service": "b1",
+                                        "credentials": {"username": "u", "password": CANARIES["password"]}}, format="json")
+    admin.post("/api/v1/services/", {
+        "link_name": "o1", "name": "O", "auth_type": "oauth2", "base_url": url,
+        "oauth2": {"client_id": "cid", "client_secret": CANARIES["client_secret"], "authorize_url": "https://auth.example/a",
+                   "token_url": "https://auth.example/t"},
+    }, format="json")
+    admin.post("/api/v1/connections/", {"name": "O", "link_name": "o_main", "service": "o1"}, format="json")
+    _token, key = api_token_create(membership=Membership.objects.get(user__username="admin-acme"), name="canary agent")
+
+    results = [
+        mcp_call(mcp_server, key, "list_connections"),
+        mcp_call(mcp_server, key, "list_services", search="1"),
+        *[mcp_call(mcp_server, key, "get_connection", connection=c) for c in ("k_main", "b_main", "o_main")],
+        mcp_call(mcp_server, key, "invoke", connection="k_main", url="/headers"),  # the upstream echoes the key
+        mcp_call(mcp_server, key, "invoke", connection="b_main", url="/headers"),  # ... and the Basic header
+        mcp_call(mcp_server, key, "invoke", connection="b_main", url="/basic-auth/u/wrong"),  # a 401
+        mcp_call(mcp_server, key, "invoke", connection="k_main", url="https://elsewhere.example/x"),  # host refused
+        mcp_call(mcp_server, key, "invoke", connection="k_main", url="/get", headers={"X-Key": "mine"}),  # collision
+        mcp_call(mcp_server, key, "invoke", connection="o_main", url="/get"),  # pending: a connect link
+        mcp_call(mcp_server, key, "invoke", connection="k_main", url="/get", timeout=10_000),  # bad input
+    ]
+    assert sum(r.is_error for r in results) == 4
+    seen = "".join(text_of(r) + repr(r.structured_content) for r in results)
+    assert "[redacted]" in seen  # the echoes were really there, and scrubbed
+    basic = base64.b64encode(f"u:{CANARIES['password']}".encode()).decode()
+    log = mcp_server.log()
+    assert re.search(r"DEBUG.*mcp\.server", log)  # the server, the SDK included, logged at DEBUG
+    for secret in (*CANARIES.values(), basic, key):
+        assert secret not in seen, f"{secret[:12]}… in an MCP result or error"
+        assert secret not in log, f"{secret[:12]}… in the server's log"

@@ -1,14 +1,19 @@
 """Every route that takes a link name, walked from the URL map (so a new route is covered
 the day it is added): another organisation gets ``not_found`` and changes nothing, and a
-viewer cannot write."""
+viewer cannot write. Every API route, walked the same way, honours a scoped API token's
+limits: a connection outside it is ``not_found``, an action outside it
+``permission_denied``, an expired token ``not_authenticated``; nothing changes."""
 
 from __future__ import annotations
 
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
+from rest_framework.test import APIClient
 
-from connections_app.models import Connection, CustomService, Event, Role, ServiceClient
+from connections_app.models import ApiToken, Connection, CustomService, Event, Role, ServiceClient
+from connections_app.services import api_token_create, membership_ensure
 
 pytestmark = pytest.mark.django_db
 
@@ -108,3 +113,127 @@ def test_a_viewer_cannot_use_collection_write_routes(victim, member_client, meth
     response = getattr(viewer, method)(url, {"connection": VICTIM, "url": "/x"}, format="json")
     assert response.status_code == 403 and response.json()["error"]["code"] == "permission_denied"
     assert snapshot(victim) == before
+
+
+# -- scoped API tokens: every API route × token limits -------------------------------------
+OTHER = "other_link"
+METHODS = ("get", "post", "put", "patch", "delete")
+PUBLIC_API_ROUTES = {"api:schema"}  # no authentication at all
+
+
+def api_routes() -> list[tuple[str, tuple[str, ...]]]:
+    """(url name, kwargs) for every named route of the API."""
+    found = []
+
+    def walk(patterns, namespace=""):
+        for entry in patterns:
+            if isinstance(entry, URLResolver):
+                walk(entry.url_patterns, f"{namespace}{entry.namespace}:" if entry.namespace else namespace)
+            elif isinstance(entry, URLPattern) and entry.name and namespace == "api:":
+                found.append((namespace + entry.name, tuple(entry.pattern.regex.groupindex)))
+
+    walk(get_resolver().url_patterns)
+    return sorted(set(found) - {(n, k) for n, k in found if n in PUBLIC_API_ROUTES})
+
+
+API_ROUTES = api_routes()
+CONNECTION_ROUTES = [(n, k) for n, k in API_ROUTES if n.startswith("api:connection-") and "link_name" in k]
+
+
+def test_the_api_walk_finds_the_routes_we_know():
+    names = {name for name, _ in API_ROUTES}
+    assert {"api:invoke", "api:token-list", "api:token-detail", "api:event-list", "api:webhook",
+            "api:connection-list", "api:connection-detail", "api:service-client"} <= names
+    assert len(CONNECTION_ROUTES) >= 6
+
+
+def scoped_client(organisation, *, connections=None, actions=None, expires_at=None, role=Role.ADMIN):
+    membership = membership_ensure(username=f"scoped-{role}", org_slug=organisation.slug, role=role, create=True)
+    token, key = api_token_create(membership=membership, connections=connections, actions=actions)
+    if expires_at is not None:
+        ApiToken.objects.filter(pk=token.pk).update(expires_at=expires_at)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    client.token_id = token.pk
+    return client
+
+
+def full_snapshot(organisation):
+    return (*snapshot(organisation), ApiToken.objects.count(), organisation.__class__.objects.get(pk=organisation.pk).webhook_url)
+
+
+def url_for(name, kwargs, token_id):
+    return reverse(name, kwargs={k: (VICTIM if k.endswith("link_name") else token_id) for k in kwargs})
+
+
+@pytest.fixture
+def victim_and_other(victim, member_client):
+    admin = member_client(victim, Role.ADMIN, username="victim-admin")
+    admin.post("/api/v1/connections/", {"name": "Other", "link_name": OTHER, "service": VICTIM, "credentials": {"X-Key": "other-secret-value"}}, format="json")
+    return victim
+
+
+@pytest.mark.parametrize("name, kwargs", CONNECTION_ROUTES, ids=[name for name, _ in CONNECTION_ROUTES])
+def test_a_token_limited_to_other_connections_gets_not_found_and_changes_nothing(victim_and_other, name, kwargs):
+    client = scoped_client(victim_and_other, connections=[OTHER])
+    url = url_for(name, kwargs, client.token_id)
+    before = full_snapshot(victim_and_other)
+    for method in METHODS:
+        response = getattr(client, method)(url, {}, format="json")
+        assert response.status_code in (404, 405), f"{method.upper()} {url} answered {response.status_code}"
+        if response.status_code == 404:
+            assert response.json()["error"]["code"] == "not_found"
+    assert full_snapshot(victim_and_other) == before
+
+
+def test_a_token_limited_to_other_connections_cannot_reach_it_through_collections(victim_and_other):
+    client = scoped_client(victim_and_other, connections=[OTHER])
+    before = full_snapshot(victim_and_other)
+    assert [c["link_name"] for c in client.get("/api/v1/connections/").json()["results"]] == [OTHER]
+    assert VICTIM not in {e["target"] for e in client.get("/api/v1/events/").json()["results"]}
+    response = client.post("/api/v1/invoke/", {"connection": VICTIM, "url": "/x"}, format="json")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+    response = client.post("/api/v1/connections/", {"name": "V", "link_name": "victim_two", "service": VICTIM}, format="json")
+    assert response.status_code == 403
+    assert full_snapshot(victim_and_other) == before
+
+
+@pytest.mark.parametrize("name, kwargs", API_ROUTES, ids=[name for name, _ in API_ROUTES])
+def test_a_read_only_token_reads_but_never_writes(victim_and_other, name, kwargs):
+    client = scoped_client(victim_and_other, actions=["read"])
+    url = url_for(name, kwargs, client.token_id)
+    before = full_snapshot(victim_and_other)
+    for method in METHODS:
+        body = {"connection": VICTIM, "url": "/x"} if name == "api:invoke" else {}
+        response = getattr(client, method)(url, body, format="json")
+        if method == "get":
+            assert response.status_code in (200, 405), f"GET {url} answered {response.status_code}"
+        else:
+            assert response.status_code in (403, 405), f"{method.upper()} {url} answered {response.status_code}"
+            if response.status_code == 403:
+                assert response.json()["error"]["code"] == "permission_denied"
+    assert full_snapshot(victim_and_other) == before
+
+
+@pytest.mark.parametrize("name, kwargs", API_ROUTES, ids=[name for name, _ in API_ROUTES])
+def test_an_invoke_only_token_neither_reads_nor_manages(victim_and_other, name, kwargs):
+    client = scoped_client(victim_and_other, actions=["invoke"])
+    url = url_for(name, kwargs, client.token_id)
+    before = full_snapshot(victim_and_other)
+    for method in METHODS:
+        if name in ("api:invoke", "api:connection-test") and method == "post":
+            continue  # what the token is for (invoke's own tests call it)
+        response = getattr(client, method)(url, {}, format="json")
+        assert response.status_code in (403, 405), f"{method.upper()} {url} answered {response.status_code}"
+    assert full_snapshot(victim_and_other) == before
+
+
+@pytest.mark.parametrize("name, kwargs", API_ROUTES, ids=[name for name, _ in API_ROUTES])
+def test_an_expired_token_is_refused_everywhere(victim_and_other, name, kwargs):
+    client = scoped_client(victim_and_other, expires_at=timezone.now())
+    url = url_for(name, kwargs, client.token_id)
+    before = full_snapshot(victim_and_other)
+    for method in METHODS:
+        response = getattr(client, method)(url, {}, format="json")
+        assert response.status_code in (401, 405), f"{method.upper()} {url} answered {response.status_code}"
+    assert full_snapshot(victim_and_other) == before

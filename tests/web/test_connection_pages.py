@@ -108,17 +108,18 @@ def test_missing_oauth_client_shows_the_message_and_a_link_for_admins(web):
         html = response.content.decode()
         assert response.status_code == 400
         assert "No OAuth client is set for Zoho OAuth in this organisation" in html
-        assert ('href="/services/zoho/client/"' in html) is link
+        assert ('href="/services/zoho/client/?next=/connections/new/zoho/"' in html) is link
     assert not Connection.objects.exists()
 
 
-def test_errors_show_next_to_fields_and_keep_input_but_not_secrets(admin_web):
+def test_errors_show_next_to_fields_and_keep_every_typed_value(admin_web):
     response = admin_web.post("/connections/new/openai/", {"name": "Main AI", "link_name": "9 Bad", "credential_0": "Bearer sk-secret-not-kept-000"})
     html = response.content.decode()
     assert response.status_code == 400
     assert "Must start with a lower case letter" in error_of(html, "link_name")
     assert 'value="Main AI"' in html and 'value="9 Bad"' in html
-    assert "sk-secret-not-kept" not in html
+    # The typed secret is re-filled in this one response (nothing was stored).
+    assert 'value="Bearer sk-secret-not-kept-000"' in html
     assert 'aria-invalid="true"' in html and 'aria-describedby="id_link_name_helptext id_link_name_error"' in html
     missing = admin_web.post("/connections/new/openai/", {"name": "", "link_name": "ok_name"}).content.decode()
     assert "This field is required." in error_of(missing, "name")
@@ -170,9 +171,11 @@ def test_summary_shows_everything_and_the_snippets(admin_web, acme_connection):
     assert SECRET not in html
 
 
-def test_connected_note(org, admin_web, acme_connection):
-    assert "gave consent" in admin_web.get("/connections/acme_main/?connected=1").content.decode()
-    assert "gave consent" not in admin_web.get("/connections/acme_main/").content.decode()
+def test_connected_note_shows_once_and_not_on_reload(org, admin_web, acme_connection):
+    back = admin_web.get("/connections/acme_main/?connected=1")
+    assert back.status_code == 302 and back["Location"] == "/connections/acme_main/"  # the address loses ?connected=1
+    assert "Connected. Scripts can use acme_main now." in admin_web.get(back["Location"]).content.decode()
+    assert "Connected. Scripts can use" not in admin_web.get("/connections/acme_main/").content.decode()  # a reload
 
 
 def test_recent_calls_are_the_last_twenty(admin_web, acme_connection):
@@ -238,3 +241,67 @@ def test_edit_after_revoke_connects_again(admin_web, acme_connection):
     assert missing.status_code == 400 and "This field is required." in error_of(missing.content.decode(), "credential_1")
     admin_web.post("/connections/acme_main/edit/", {"name": "Acme main", "credential_0": "k" * 16, "credential_1": "acct"})
     assert Connection.objects.get().status == ConnectionStatus.CONNECTED
+
+
+# -- issue 14: wording that matches the state, catalog words, every attempt logged ----------------
+def test_a_revoked_connection_asks_for_its_credentials_instead_of_offering_to_keep_them(admin_web, acme_connection):
+    assert "Leave empty to keep the secret" in admin_web.get("/connections/acme_main/edit/").content.decode()
+    admin_web.post("/connections/acme_main/revoke/")
+    page = admin_web.get("/connections/acme_main/edit/").content.decode()
+    assert "Leave empty to keep" not in page and "Revoking wiped the credentials" in page
+    assert re.search(r'<input type="password" name="credential_0"[^>]* required', page)
+    empty = admin_web.post("/connections/acme_main/edit/", {"name": "Acme main"})
+    assert empty.status_code == 400 and "This field is required." in error_of(empty.content.decode(), "credential_0")
+    saved = admin_web.post("/connections/acme_main/edit/", {"name": "Acme main", "credential_0": SECRET, "credential_1": "acct-2"})
+    assert saved.status_code == 302
+    assert Connection.objects.get(link_name="acme_main").status == ConnectionStatus.CONNECTED
+
+
+def test_a_passing_test_clears_the_error_a_failed_reconsent_left(org, admin_web, upstream):
+    services.custom_service_create(organisation=org, actor=admin_web.user, definition=services.custom_service_parse({
+        "link_name": "up", "name": "Up", "auth_type": "api_key", "parameters": [{"key": "X-Api-Key", "display_name": "Key"}],
+        "base_url": upstream.url, "verify": {"method": "GET", "path": "/protected/header/X-Api-Key"},
+    }))
+    services.connection_create(organisation=org, actor=admin_web.user, name="Up", link_name="up_main", service="up",
+                               credentials={"X-Api-Key": "upstream-secret-0001"})
+    Connection.objects.filter(link_name="up_main").update(error="Consent was not given at the provider.")
+    assert "Consent was not given" in admin_web.get("/connections/up_main/").content.decode()
+    admin_web.post("/connections/up_main/test/")
+    page = admin_web.get("/connections/up_main/").content.decode()
+    assert "Test passed" in page and "Consent was not given" not in page
+    assert Connection.objects.get(link_name="up_main").error == ""
+
+
+def test_catalog_placeholders_are_never_shown_raw_and_choices_have_names(org, admin_web):
+    page = admin_web.get("/connections/new/zoho/").content.decode()
+    assert "{dc}" not in re.sub(r"<[^>]+>", " ", page)  # the text shown; app.js fills the template attribute
+    assert '<code data-host-template="www.zohoapis.{dc}">www.zohoapis.com</code>' in page  # the default, filled in
+    assert "(per data centre)" in page
+    assert '<option value="eu">Europe (zohoapis.eu)</option>' in page
+    assert '<option value="com" selected>United States (zohoapis.com)</option>' in page
+    eu = admin_web.post("/connections/new/zoho/", {"name": "Z", "link_name": "", "config_dc": "eu"}).content.decode()
+    assert ">www.zohoapis.eu</code>" in eu  # what was chosen
+    salesforce = admin_web.get("/connections/new/salesforce/").content.decode()
+    assert "{my_domain}" not in re.sub(r"<[^>]+>", " ", salesforce) and "‹my domain›.my.salesforce.com" in salesforce
+    catalog = admin_web.get("/connections/new/").content.decode()
+    assert not re.search(r'class="tile-desc">[^<]*\{', catalog)
+    services.service_client_set(organisation=org, actor=admin_web.user, link_name="zoho", client_id="1000.X", client_secret="s")
+    services.connection_create(organisation=org, actor=admin_web.user, name="Zoho EU", link_name="zoho_eu", service="zoho",
+                               scopes=["Desk.tickets.READ"], config={"dc": "eu"})
+    summary = admin_web.get("/connections/zoho_eu/").content.decode()
+    assert "<dt>Data centre</dt><dd>Europe</dd>" in summary and "{dc}" not in summary
+
+
+def test_refused_calls_are_in_recent_calls_and_each_parameter_shows_its_hint(org, admin, admin_web, acme_connection):
+    page = admin_web.get("/connections/acme_main/").content.decode()
+    hints = re.search(r'data-testid="credential-hints">(.*?)</ul>', page, re.S).group(1)
+    assert f"API key: <code>…{SECRET[-4:]}</code>" in hints
+    assert "Account: <span class=\"muted\">set</span>" in hints  # too short to show any of it
+    assert SECRET not in page
+    for status in (ConnectionStatus.REVOKED, ConnectionStatus.PENDING, ConnectionStatus.NEEDS_REAUTH):
+        Connection.objects.filter(pk=acme_connection.pk).update(status=status)
+        response = admin.post("/api/v1/invoke/", {"connection": "acme_main", "url": "/v1/items", "method": "post"}, format="json")
+        assert response.status_code == 409
+    logged = list(InvocationLog.objects.filter(connection=acme_connection).values_list("method", "url", "error"))
+    assert logged == [("POST", "/v1/items", "connection_not_ready")] * 3
+    assert "connection_not_ready" in admin_web.get("/connections/acme_main/").content.decode()

@@ -123,15 +123,16 @@ def test_service_errors_go_next_to_their_fields(admin_web):
     assert nothing_stored()
 
 
-def test_secrets_are_not_rendered_back_on_errors(admin_web):
+def test_every_typed_value_comes_back_on_errors_secrets_included_and_nothing_is_stored(admin_web):
     html = admin_web.post("/connections/new/", oauth2_form(oauth2_token_url="bad", name="")).content.decode()
-    assert CLIENT_SECRET not in html
+    assert f'value="{CLIENT_SECRET}"' in html
     html = admin_web.post("/connections/new/", custom_form(name="")).content.decode()
-    assert SECRET not in html and 'value="X-Api-Key"' in html and 'value="Acme API"' in html
-    html = admin_web.post("/connections/new/", custom_form(auth_type="basic", basic_password="basic-pass-not-shown", name="")).content.decode()
-    assert "basic-pass-not-shown" not in html
-    for secret_input in re.findall(r'<input type="password"[^>]*>', html):
-        assert "value=" not in secret_input
+    assert f'value="{SECRET}"' in html and 'value="X-Api-Key"' in html and 'value="Acme API"' in html
+    html = admin_web.post("/connections/new/", custom_form(auth_type="basic", basic_username="bob", basic_password="basic-pass-kept", name="")).content.decode()
+    assert 'value="basic-pass-kept"' in html and 'value="bob"' in html
+    assert nothing_stored()
+    # A fresh page is empty again: the values lived only in that one response.
+    assert SECRET not in admin_web.get("/connections/new/?tab=custom").content.decode()
 
 
 def test_add_another_row_without_js(admin_web):
@@ -140,7 +141,7 @@ def test_add_another_row_without_js(admin_web):
     assert response.status_code == 200
     assert 'name="param-TOTAL_FORMS" value="3"' in html and 'name="param-2-key"' in html
     assert "errorlist" not in html  # the round trip is not a save: no errors yet
-    assert SECRET not in html
+    assert f'value="{SECRET}"' in html  # typed values, the secret too, survive the round trip
     assert nothing_stored()
     scopes = admin_web.post("/connections/new/", custom_form(add_scope="1")).content.decode()
     assert 'name="scope-TOTAL_FORMS" value="2"' in scopes
@@ -177,3 +178,68 @@ def test_oauth1_service_redirects_to_the_authorize_link(admin_web):
     assert service.definition["oauth1"]["signature_method"] == "HMAC-SHA256" and service.definition["scopes"] == []
     assert service.read_secret("client_secret") == "consumer-secret-never-shown"
     assert Connection.objects.get().status == ConnectionStatus.PENDING
+
+
+# -- issue 14: all problems at once, the same rules as invoke, readable rows -----------------------
+def test_one_submit_reports_every_problem_at_once(org, admin_web, acme_connection):
+    """Service, rows and connection problems, and both link names, in the first answer."""
+    html = admin_web.post("/connections/new/", oauth2_form(
+        service_name="", service_link_name="github", oauth2_client_id="", oauth2_token_url="",
+        oauth2_authorize_url="not a url", link_name="acme_main", **{"scope-0-name": "two words"},
+    )).content.decode()
+    assert "This field is required." in error_of(html, "service_name")
+    assert "preconfigured service" in error_of(html, "service_link_name")
+    assert "This field is required." in error_of(html, "oauth2_client_id")
+    assert "This field is required." in error_of(html, "oauth2_token_url")
+    assert "absolute http(s) URL" in error_of(html, "oauth2_authorize_url")
+    assert "white space" in error_of(html, "scope-0-name")
+    assert "already used by another connection" in error_of(html, "link_name")
+    api_key = admin_web.post("/connections/new/", custom_form(
+        base_url="ftp://files.example", **{"param-0-value": "", "param-1-key": "X-Api-Key", "param-1-value": "v"},
+    )).content.decode()
+    assert "absolute http(s) URL" in error_of(api_key, "base_url")
+    assert "This field is required." in error_of(api_key, "param-0-value")
+    assert "Duplicate key" in error_of(api_key, "param-1-key")
+    basic = admin_web.post("/connections/new/", custom_form(auth_type="basic", basic_username="", basic_password="")).content.decode()
+    assert error_of(basic, "basic_username") and error_of(basic, "basic_password")
+    assert not CustomService.objects.filter(link_name="acme_api").exists()
+
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("base_url", "https://api.acme.example:8443/v1", "Port 8443 is not allowed"),
+    ("base_url", "http://10.1.2.3/api", "Private, loopback and link-local addresses are not allowed"),
+    ("base_url", "http://localhost:9000/", "not allowed"),
+    ("allowed_hosts", "api.acme.example 192.168.1.20", "192.168.1.20: Private, loopback"),
+    ("oauth2_token_url", "https://auth.acme.example:4443/token", "Port 4443 is not allowed"),
+])
+def test_upstream_rules_of_invoke_are_checked_at_save_time_and_name_the_setting(admin_web, settings, field, value, words):
+    settings.CONNECTIONS_ALLOW_PRIVATE_NETWORKS = False
+    form = oauth2_form if field.startswith("oauth2") else custom_form
+    html = admin_web.post("/connections/new/", form(**{field: value})).content.decode()
+    error = error_of(html, field)
+    assert words in error and "CONNECTIONS_ALLOW_PRIVATE_NETWORKS=1" in error
+    assert nothing_stored()
+    settings.CONNECTIONS_ALLOW_PRIVATE_NETWORKS = True  # allowed: the same input saves
+    assert admin_web.post("/connections/new/", form(**{field: value})).status_code == 302
+
+
+def test_oauth_services_are_saved_and_connected_with_one_button(admin_web):
+    assert ">Save</button>" in admin_web.get("/connections/new/?tab=custom").content.decode()
+    html = admin_web.post("/connections/new/", oauth2_form(oauth2_client_id="")).content.decode()
+    assert re.search(r'<button type="submit" class="primary" name="save"[^>]*>Save and Connect</button>', html)
+    response = admin_web.post("/connections/new/", oauth2_form())
+    assert response.status_code == 302 and "/oauth/authorize/" in response["Location"]  # straight to consent
+
+
+def test_rows_have_distinct_labels_and_the_summary_links_each_field(admin_web):
+    page = admin_web.get("/connections/new/?tab=custom").content.decode()
+    assert '<label for="id_param-0-key">Parameter 1 key</label>' in page
+    assert '<label for="id_param-1-key">Parameter 2 key</label>' in page
+    assert '<label for="id_param-1-value">Parameter 2 value for this connection</label>' in page
+    assert '<label for="id_scope-1-name">Scope 2 name</label>' in page
+    assert "<span>Parameter key</span>" in page  # the column heading stays short
+    assert "Parameter __number__ key" in page  # the template app.js numbers when it adds a row
+    html = admin_web.post("/connections/new/", custom_form(service_name="", **{"param-0-value": ""})).content.decode()
+    summary = re.search(r'data-testid="error-summary">(.*?)</div>', html, re.S).group(1)
+    assert '<a href="#id_service_name">Service name</a>: This field is required.' in summary
+    assert '<a href="#id_param-0-value">Parameter 1 value for this connection</a>: This field is required.' in summary

@@ -79,9 +79,13 @@ def test_changing_auth_type_while_used_is_a_clear_conflict(admin_web, acme_conne
 
 def test_delete_custom_service_conflict_then_success(admin_web, acme_connection):
     confirm = admin_web.get("/services/acme_crm/delete/").content.decode()
+    # The page names and links the connections that use the service; its Delete button is off.
     assert "1 connection still uses this service" in confirm
+    assert '<a href="/connections/acme_main/">Acme main</a>' in confirm
+    assert re.search(r'<button type="button" class="danger" disabled[^>]*>Delete service</button>', confirm)
+    assert 'type="submit" class="danger"' not in confirm
     response = admin_web.post("/services/acme_crm/delete/")
-    assert response.status_code == 409 and "still used by connections" in response.content.decode()
+    assert response.status_code == 409 and '<a href="/connections/acme_main/">' in response.content.decode()
     assert CustomService.objects.exists()
     admin_web.post("/connections/acme_main/delete/")
     assert admin_web.post("/services/acme_crm/delete/").status_code == 302
@@ -98,7 +102,7 @@ def test_set_the_oauth_client_of_a_catalog_service(org, admin_web):
     assert "http://testserver/oauth/callback" in page and "Secret currently stored: <strong>no" in page
     bad = admin_web.post("/services/zoho/client/", {"client_id": "", "client_secret": "zoho-secret-000"})
     assert bad.status_code == 400 and "This field is required." in error_of(bad.content.decode(), "client_id")
-    assert "zoho-secret-000" not in bad.content.decode()
+    assert 'value="zoho-secret-000"' in bad.content.decode()  # typed, not stored: kept for the correction
     response = admin_web.post("/services/zoho/client/", {"client_id": "1000.ABC", "client_secret": "zoho-secret-000"})
     assert response.status_code == 302
     client = ServiceClient.objects.get()
@@ -116,11 +120,18 @@ def test_client_page_only_for_catalog_oauth_services(admin_web, acme_service):
 
 # -- API tokens ------------------------------------------------------------------------------------
 def test_create_token_shows_the_key_once(admin_web):
-    response = admin_web.post("/tokens/", {"name": "nightly export"})
+    created = admin_web.post("/tokens/", {"name": "nightly export"})
+    assert created.status_code == 302 and created["Location"] == "/tokens/new/"  # POST/redirect/GET
+    response = admin_web.get("/tokens/new/")
     html = response.content.decode()
     key = re.search(r'data-testid="token">([^<]+)<', html).group(1)
     assert "no-store" in response["Cache-Control"]
     token = ApiToken.objects.get(name="nightly export")
+    # A reload neither shows the key again nor creates a second token.
+    again = admin_web.get("/tokens/new/")
+    assert again.status_code == 302 and again["Location"] == "/tokens/"
+    assert key not in admin_web.get("/tokens/").content.decode()
+    assert ApiToken.objects.filter(name="nightly export").count() == 1
     assert token.key_hash == sha256_hex(key)
     listing = admin_web.get("/tokens/").content.decode()
     assert "nightly export" in listing and key not in listing and token.prefix in listing
@@ -147,7 +158,7 @@ def test_revoke_own_token_only(org, web, member_client):
 
 def test_viewer_can_manage_own_tokens(web):
     viewer = web(Role.VIEWER)
-    assert viewer.post("/tokens/", {"name": "read only"}).status_code == 200
+    assert viewer.post("/tokens/", {"name": "read only"}).status_code == 302
     assert ApiToken.objects.filter(name="read only", membership__role=Role.VIEWER).exists()
 
 
@@ -181,3 +192,48 @@ def test_edit_add_another_row_without_js(admin_web, acme_service):
     assert response.status_code == 200 and 'name="param-TOTAL_FORMS" value="3"' in html
     assert 'value="Typed but not saved"' in html and "errorlist" not in html
     assert CustomService.objects.get().name == "Acme CRM"
+
+
+# -- issue 14: back to the form, copyable redirect URIs, one query for the counts, the header --------
+def test_setting_a_client_from_the_connection_form_comes_back_to_it(admin_web):
+    form = admin_web.get("/connections/new/zoho/").content.decode()
+    assert 'href="/services/zoho/client/?next=/connections/new/zoho/"' in form
+    page = admin_web.get("/services/zoho/client/?next=/connections/new/zoho/").content.decode()
+    assert '<input type="hidden" name="next" value="/connections/new/zoho/">' in page
+    assert re.search(r'<code class="wrap" id="copy-redirect-uri">http://testserver/oauth/callback</code> <button type="button" class="small copy" data-copy="#copy-redirect-uri"', page)
+    back = admin_web.post("/services/zoho/client/", {"client_id": "1000.ABC", "client_secret": "s", "next": "/connections/new/zoho/"})
+    assert back.status_code == 302 and back["Location"] == "/connections/new/zoho/"
+    # Only a create-connection page of this site: anything else goes to the Services page.
+    for target in ("https://evil.example/", "//evil.example/", "/tokens/"):
+        away = admin_web.post("/services/zoho/client/", {"client_id": "1000.ABC", "client_secret": "s", "next": target})
+        assert away["Location"] == "/services/#client-zoho", target
+
+
+def test_custom_service_redirect_uris_can_be_copied(admin_web):
+    page = admin_web.get("/connections/new/?tab=custom").content.decode()
+    assert 'data-copy="#copy-redirect-uri"' in page and 'data-copy="#copy-callback-url"' in page
+
+
+def test_the_services_page_counts_connections_in_one_query(org, admin_web, acme_connection, django_assert_max_num_queries):
+    def page():
+        return admin_web.get("/services/").content.decode()
+
+    with django_assert_max_num_queries(50) as few:
+        page()
+    for i in range(5):
+        services.custom_service_create(organisation=org, actor=admin_web.user, definition=services.custom_service_parse({
+            "link_name": f"extra_{i}", "name": f"Extra {i}", "auth_type": "api_key",
+            "parameters": [{"key": "K", "display_name": "K"}], "base_url": "https://api.extra.example",
+        }))
+    with django_assert_max_num_queries(len(few.captured_queries)):  # five more services, no more queries
+        html = page()
+    assert html.count("0 connections") == 5 and "1 connection<" in html
+
+
+def test_the_header_names_user_role_and_organisation_and_there_is_a_favicon(admin_web, web):
+    html = admin_web.get("/").content.decode()
+    whoami = re.sub(r"<[^>]+>", "", re.search(r'data-testid="whoami">(.*?)</p>', html, re.S).group(1))
+    assert " ".join(whoami.split()) == "Signed in as admin-acme, admin in Acme"
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in html
+    viewer = web(Role.VIEWER).get("/").content.decode()
+    assert "viewer in <strong>Acme</strong>" in viewer

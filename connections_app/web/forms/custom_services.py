@@ -1,9 +1,11 @@
-"""Forms of the browser pages.
+"""The custom-service page: a service's fields, its parameter and scope rows, and on the
+create page the first connection's names and credentials, validated together in one pass.
 
-They check the shape of what a person typed (required fields, the link-name rule) so that
-every mistake shows at once; the business functions check the meaning and their
-``ValidationFailed.fields`` come back onto these forms through ``add_domain_error``.
-Secrets use password inputs that never render a value back.
+Everything a person can get wrong is checked here, at once: what each authentication
+type requires, URL shapes, host names, rows, both link names (taken or not), the
+connection's credentials, and the rules invoke applies to every call later (ports other
+than 80/443 and private addresses are refused unless CONNECTIONS_ALLOW_PRIVATE_NETWORKS
+is on). The business functions check again; what they find comes back onto the fields.
 """
 
 from __future__ import annotations
@@ -12,222 +14,73 @@ import re
 from urllib.parse import urlsplit
 
 from django import forms
-from django.core.validators import RegexValidator
-from django.forms.utils import ErrorDict, ErrorList
+from django.conf import settings
 
-from services_catalog.schema import LINK_NAME_RE, SIGNATURE_METHODS, ServiceDefinition
+from services_catalog.fields import HOST_RE
+from services_catalog.schema import SIGNATURE_METHODS
 
-from ..accounts import LINK_NAME_MESSAGE, RESERVED_CONNECTION_LINK_NAMES
-from ..errors import ConnectionsError
-from ..models import ConnectionStatus
+from ... import http, selectors
+from ...errors import ConnectionsError, HostNotAllowed, ValidationFailed
+from .base import (
+    AUTH_TYPE_CHOICES,
+    PARAM_TYPE_CHOICES,
+    SECRET_KEEP_HELP,
+    DomainErrorsMixin,
+    LinkNameField,
+    connection_link_name,
+    error_summary,
+    quiet,
+    secret_input,
+)
 
-link_name_validator = RegexValidator(LINK_NAME_RE, LINK_NAME_MESSAGE)
-
-AUTH_TYPE_CHOICES = [("api_key", "API key"), ("basic", "Basic authentication"), ("oauth1", "OAuth 1"), ("oauth2", "OAuth 2")]
-PARAM_TYPE_CHOICES = [("query", "Query string"), ("form", "Form data"), ("header", "Header")]
-AUTH_TYPE_LABELS = dict(AUTH_TYPE_CHOICES)
-PARAM_TYPE_LABELS = dict(PARAM_TYPE_CHOICES)
 GRANT_TYPE_CHOICES = [("authorization_code", "Authorization code (a person gives consent)"), ("client_credentials", "Client credentials (no consent)")]
 DELIMITER_CHOICES = [(" ", "Space"), (",", "Comma (,)"), ("+", "Plus (+)"), (";", "Semicolon (;)")]
-STATUS_CHOICES = [("", "Any status"), *ConnectionStatus.choices]
-SECRET_KEEP_HELP = "Leave empty to keep the secret that is stored."
+REQUIRED = "This field is required."
+URL_MESSAGE = "Must be an absolute http(s) URL."
+# What each authentication type needs besides the common fields.
+REQUIRED_BY_AUTH = {
+    "oauth2": ("oauth2_client_id", "oauth2_token_url"),
+    "oauth1": ("oauth1_consumer_key", "oauth1_request_token_url", "oauth1_authorize_url", "oauth1_access_token_url"),
+}
+URL_FIELDS = {
+    None: ("base_url", "sample_url"),
+    "oauth2": ("oauth2_authorize_url", "oauth2_token_url", "oauth2_refresh_url", "oauth2_revoke_url"),
+    "oauth1": ("oauth1_request_token_url", "oauth1_authorize_url", "oauth1_access_token_url"),
+}
 
 
-def secret_input(**attrs) -> forms.PasswordInput:
-    """A password input that never renders a value, whatever the form holds."""
-    return forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password", "spellcheck": "false", **attrs})
+def split_hosts(text: str | None) -> list[str]:
+    return [h for h in re.split(r"[\s,]+", text or "") if h]
 
 
-def quiet(*forms_or_formsets) -> None:
-    """Show bound forms without validating them (the "Add another row" round trip)."""
-    for item in forms_or_formsets:
-        if isinstance(item, forms.BaseForm):
-            item._errors = ErrorDict()
-        else:
-            item._errors = [ErrorDict() for _ in item.forms]
-            item._non_form_errors = ErrorList()
-            for form in item.forms:
-                form._errors = ErrorDict()
+def upstream_refusal(url: str) -> str | None:
+    """Say why invoke would refuse every call to ``url`` (a port, a private address), or None.
+
+    The same check invoke runs before it sends a byte (``http.check_url``), so what is
+    accepted here is what works later.
+    """
+    host = http.host_of(url)
+    refused = None
+    try:
+        http.check_url(url, [http.origin_entry(url)])  # the URL names its own scheme and port
+    except HostNotAllowed as exc:
+        refused = exc.message
+    except ValidationFailed:
+        return None  # a shape problem: reported as such
+    if refused is None and (host == "localhost" or host.endswith(".localhost")) and not settings_allow_private():
+        refused = "Private, loopback and link-local addresses are not allowed."
+    if refused is None:
+        return None
+    return f"{refused} Calls to it would be refused; an operator allows them with CONNECTIONS_ALLOW_PRIVATE_NETWORKS=1."
 
 
-class DomainErrorsMixin:
-    """Put a domain error's fields next to the form's fields; the rest above the form."""
-
-    def field_for(self, name: str) -> str | None:
-        return name if name in self.fields else None
-
-    def add_domain_error(self, exc: ConnectionsError) -> None:
-        if not exc.fields:
-            self.add_error(None, exc.message)
-            return
-        for name, messages in exc.fields.items():
-            target = self.field_for(name)
-            for message in messages:
-                if target is None:
-                    self.add_error(None, message if name in ("service", "") else f"{name}: {message}")
-                else:
-                    self.add_error(target, message)
+def settings_allow_private() -> bool:
+    return bool(settings.CONNECTIONS_ALLOW_PRIVATE_NETWORKS)
 
 
-class LinkNameField(forms.CharField):
-    def __init__(self, **kwargs):
-        kwargs.setdefault("max_length", 50)
-        kwargs.setdefault("validators", [link_name_validator])
-        super().__init__(**kwargs)
-        self.widget.attrs.update({"autocomplete": "off", "spellcheck": "false", "autocapitalize": "none", "pattern": LINK_NAME_RE.pattern})
-
-
-def connection_link_name(value: str) -> str:
-    if value in RESERVED_CONNECTION_LINK_NAMES:
-        raise forms.ValidationError("This link name is reserved; choose another.")
-    return value
-
-
-# -- My Connections ----------------------------------------------------------------------
-class ConnectionFilterForm(forms.Form):
-    q = forms.CharField(required=False, label="Search", max_length=100, widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name or link name"}))
-    status = forms.ChoiceField(required=False, choices=STATUS_CHOICES, label="Status")
-
-
-class ServiceFilterForm(forms.Form):
-    q = forms.CharField(required=False, label="Search services", max_length=100, widget=forms.TextInput(attrs={"type": "search", "placeholder": "e.g. Zoho, GitHub"}))
-    auth_type = forms.ChoiceField(required=False, choices=[("", "Any authentication"), *AUTH_TYPE_CHOICES], label="Authentication")
-
-
-# -- Connection details (a chosen service) -------------------------------------------------
-class ConnectionDetailsForm(DomainErrorsMixin, forms.Form):
-    """Name, link name, and what the chosen service asks for: scopes, config, credentials."""
-
-    name = forms.CharField(label="Connection name", max_length=100)
-    link_name = LinkNameField(
-        label="Connection link name",
-        help_text="Scripts use it (connection: \"…\"). Lower case letters, digits and _; it never changes.",
-    )
-
-    def __init__(self, *args, service: ServiceDefinition, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.service = service
-        self.credential_keys: list[str] = []
-        self.fields["link_name"].widget.attrs["data-linkname-from"] = "id_name"
-        self.fields["name"].widget.attrs["autocomplete"] = "off"
-        consent = not (service.oauth2 and service.oauth2.grant_type == "client_credentials")
-        if service.is_oauth and service.scopes:
-            self.fields["scopes"] = forms.MultipleChoiceField(
-                label="Scopes", required=False, widget=forms.CheckboxSelectMultiple,
-                choices=[(s.name, s.display_name) for s in service.scopes], initial=list(service.default_scopes),
-                help_text="What this connection may do. See the service's API documentation for each scope.",
-            )
-        elif service.is_oauth and consent:
-            self.fields["scopes_text"] = forms.CharField(
-                label="Scopes", required=False, max_length=2000,
-                help_text="Scope names separated by spaces, as the service's documentation lists them.",
-            )
-        for field in service.config_fields:
-            if field.choices:
-                formfield = forms.ChoiceField(label=field.display_name, choices=[(c, c) for c in field.choices], initial=field.default)
-            else:
-                formfield = forms.CharField(label=field.display_name, initial=field.default, max_length=63)
-            self.fields[f"config_{field.name}"] = formfield
-        for index, parameter in enumerate(service.credential_fields()):
-            self.credential_keys.append(parameter.key)
-            self.fields[f"credential_{index}"] = forms.CharField(
-                label=parameter.display_name, strip=False, max_length=4096, widget=secret_input(),
-                help_text=f"Sent as {parameter.key}." if service.auth_type == "api_key" else "",
-            )
-
-    def clean_link_name(self):
-        return connection_link_name(self.cleaned_data["link_name"])
-
-    @property
-    def scope_fields(self):
-        return [self[n] for n in ("scopes", "scopes_text") if n in self.fields]
-
-    @property
-    def config_fields(self):
-        return [self[n] for n in self.fields if n.startswith("config_")]
-
-    @property
-    def credential_fields(self):
-        return [self[n] for n in self.fields if n.startswith("credential_")]
-
-    def call_arguments(self) -> dict:
-        """Return the keyword arguments for ``services.connection_create`` (minus who/where)."""
-        data = self.cleaned_data
-        if "scopes" in self.fields:
-            scopes = list(data.get("scopes") or [])
-        elif "scopes_text" in self.fields:
-            scopes = (data.get("scopes_text") or "").split()
-        else:
-            scopes = None
-        config = {f.name: data.get(f"config_{f.name}") for f in self.service.config_fields} or None
-        credentials = {key: data.get(f"credential_{i}") for i, key in enumerate(self.credential_keys)} or None
-        return {"name": data["name"], "link_name": data["link_name"], "service": self.service.link_name,
-                "scopes": scopes, "config": config, "credentials": credentials}
-
-    def field_for(self, name: str) -> str | None:
-        if name == "scopes" and "scopes_text" in self.fields:
-            return "scopes_text"
-        if name.startswith("config."):
-            return super().field_for("config_" + name.removeprefix("config."))
-        if name.startswith("credentials."):
-            key = name.removeprefix("credentials.")
-            if key in self.credential_keys:
-                return f"credential_{self.credential_keys.index(key)}"
-            return None
-        if name == "credentials" and self.credential_keys:
-            return "credential_0"
-        return super().field_for(name)
-
-
-class ConnectionEditForm(DomainErrorsMixin, forms.Form):
-    """Rename a connection, change its scopes, or replace its typed credentials."""
-
-    name = forms.CharField(label="Connection name", max_length=100)
-
-    def __init__(self, *args, service: ServiceDefinition, connection, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.service = service
-        self.credential_keys: list[str] = []
-        self.fields["name"].initial = connection.name
-        if service.is_oauth and service.scopes:
-            self.fields["scopes"] = forms.MultipleChoiceField(
-                label="Scopes", required=False, widget=forms.CheckboxSelectMultiple,
-                choices=[(s.name, s.display_name) for s in service.scopes], initial=list(connection.scopes),
-                help_text="Changing the scopes asks the provider for consent again.",
-            )
-        for index, parameter in enumerate(service.credential_fields()):
-            self.credential_keys.append(parameter.key)
-            self.fields[f"credential_{index}"] = forms.CharField(
-                label=parameter.display_name, strip=False, required=False, max_length=4096, widget=secret_input(),
-                help_text=SECRET_KEEP_HELP,
-            )
-
-    @property
-    def credential_fields(self):
-        return [self[n] for n in self.fields if n.startswith("credential_")]
-
-    def changes(self, connection) -> dict:
-        data = self.cleaned_data
-        out: dict = {}
-        if data["name"] != connection.name:
-            out["name"] = data["name"]
-        if "scopes" in self.fields and set(data.get("scopes") or []) != set(connection.scopes):
-            out["scopes"] = list(data.get("scopes") or [])
-        credentials = {key: data[f"credential_{i}"] for i, key in enumerate(self.credential_keys) if data.get(f"credential_{i}")}
-        if credentials:
-            out["credentials"] = credentials
-        return out
-
-    def field_for(self, name: str) -> str | None:
-        if name.startswith("credentials."):
-            key = name.removeprefix("credentials.")
-            return f"credential_{self.credential_keys.index(key)}" if key in self.credential_keys else None
-        return super().field_for(name)
-
-
-# -- Custom services ---------------------------------------------------------------------
 class ParameterRowForm(forms.Form):
-    key = forms.CharField(label="Parameter key", max_length=100, required=False, widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "placeholder": "e.g. X-Api-Key"}))
+    columns = {"key": "Parameter key"}
+    key = forms.CharField(label="Key", max_length=100, required=False, widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "placeholder": "e.g. X-Api-Key"}))
     display_name = forms.CharField(label="Display name", max_length=100, required=False, widget=forms.TextInput(attrs={"placeholder": "e.g. API key"}))
 
     def has_content(self) -> bool:
@@ -241,7 +94,8 @@ class ParameterValueRowForm(ParameterRowForm):
 
 
 class ScopeRowForm(forms.Form):
-    name = forms.CharField(label="Scope", max_length=300, required=False, widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "placeholder": "e.g. contacts.read"}))
+    columns = {"name": "Scope"}
+    name = forms.CharField(label="Name", max_length=300, required=False, widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "placeholder": "e.g. contacts.read"}))
     display_name = forms.CharField(label="Display name", max_length=200, required=False, widget=forms.TextInput(attrs={"placeholder": "e.g. Read contacts"}))
 
     def has_content(self) -> bool:
@@ -249,21 +103,38 @@ class ScopeRowForm(forms.Form):
 
 
 class RowFormSet(forms.BaseFormSet):
+    """Rows of one kind; each field's label names its row ("Parameter 2 key") so that
+    screen readers tell the rows apart. The column heading keeps the short label."""
+
     deletion_widget = forms.CheckboxInput
+    noun = "Row"
 
     def add_fields(self, form, index):
         super().add_fields(form, index)
-        if "DELETE" in form.fields:
-            form.fields["DELETE"].label = "Remove"
+        number = "__number__" if index is None else str(index + 1)  # app.js numbers added rows
+        for name, field in form.fields.items():
+            if name == "DELETE":
+                field.label = f"Remove {self.noun.lower()} {number}"
+                continue
+            field.column = getattr(form, "columns", {}).get(name, field.label)
+            field.label = f"{self.noun} {number} {field.label[0].lower()}{field.label[1:]}"
 
     def rows(self) -> list[tuple[int, forms.Form]]:
         """Return (position in the formset, form) of the rows that hold something."""
         return [(i, f) for i, f in enumerate(self.forms) if f.is_valid() and f.has_content()]
 
 
-ParameterFormSet = forms.formset_factory(ParameterRowForm, formset=RowFormSet, extra=0, can_delete=True, max_num=50, absolute_max=60)
-ParameterValueFormSet = forms.formset_factory(ParameterValueRowForm, formset=RowFormSet, extra=0, can_delete=True, max_num=50, absolute_max=60)
-ScopeFormSet = forms.formset_factory(ScopeRowForm, formset=RowFormSet, extra=0, can_delete=True, max_num=100, absolute_max=110)
+class ParameterRows(RowFormSet):
+    noun = "Parameter"
+
+
+class ScopeRows(RowFormSet):
+    noun = "Scope"
+
+
+ParameterFormSet = forms.formset_factory(ParameterRowForm, formset=ParameterRows, extra=0, can_delete=True, max_num=50, absolute_max=60)
+ParameterValueFormSet = forms.formset_factory(ParameterValueRowForm, formset=ParameterRows, extra=0, can_delete=True, max_num=50, absolute_max=60)
+ScopeFormSet = forms.formset_factory(ScopeRowForm, formset=ScopeRows, extra=0, can_delete=True, max_num=100, absolute_max=110)
 
 
 class CustomServiceForm(DomainErrorsMixin, forms.Form):
@@ -310,9 +181,10 @@ class CustomServiceForm(DomainErrorsMixin, forms.Form):
         "oauth1_request_token_url", "oauth1_authorize_url", "oauth1_access_token_url", "oauth1_signature_method",
     )
 
-    def __init__(self, *args, editing=None, **kwargs):
+    def __init__(self, *args, editing=None, organisation=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.editing = editing
+        self.organisation = organisation
         for name in self.CONDITIONAL:
             self.fields[name].conditional = True
         self.fields["service_link_name"].widget.attrs.update({"data-linkname-from": "id_service_name", "data-linkname-kind": "service"})
@@ -321,6 +193,52 @@ class CustomServiceForm(DomainErrorsMixin, forms.Form):
             del self.fields["service_link_name"]
             for name in self.SECRET_FIELDS:
                 self.fields[name].help_text = SECRET_KEEP_HELP if editing.client_secret_encrypted else ""
+
+    def clean_service_link_name(self):
+        value = self.cleaned_data["service_link_name"]
+        owner = self.organisation and selectors.service_link_name_owner(organisation=self.organisation, link_name=value)
+        if owner:
+            raise forms.ValidationError(f"The link name {value!r} is taken by a{'' if owner == 'custom' else ' preconfigured'} service.")
+        return value
+
+    def clean(self):
+        """Check what the chosen authentication type needs and every URL and host, at once."""
+        data = super().clean()
+        auth_type = data.get("auth_type")
+        required = list(REQUIRED_BY_AUTH.get(auth_type, ()))
+        if auth_type == "oauth2" and (data.get("oauth2_grant_type") or "authorization_code") == "authorization_code":
+            required.append("oauth2_authorize_url")
+        if auth_type in self.SECRET_BY_AUTH and not (self.editing is not None and self.editing.client_secret_encrypted):
+            required.append(self.SECRET_BY_AUTH[auth_type])
+        for name in required:
+            if not data.get(name) and name not in self.errors:
+                self.add_error(name, REQUIRED)
+        urls = [*URL_FIELDS[None], *URL_FIELDS.get(auth_type, ())]
+        for name in urls:
+            value = data.get(name)
+            if not value or name in self.errors:
+                continue
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                self.add_error(name, URL_MESSAGE)
+            elif parts.username or parts.password:
+                self.add_error(name, "Must not contain a user name or password.")
+            elif refusal := upstream_refusal(value):
+                self.add_error(name, refusal)
+        hosts = split_hosts(data.get("allowed_hosts"))
+        for host in hosts:
+            h = host.lower()
+            if not HOST_RE.match(h) or ".." in h or "*" in h[1:] or "{" in h:
+                self.add_error("allowed_hosts", f"{host!r} is not a host name (a leading '*.' allows subdomains).")
+            elif refusal := upstream_refusal(f"https://{h.removeprefix('*.')}/"):
+                self.add_error("allowed_hosts", f"{host}: {refusal}")
+        if not hosts and not data.get("base_url") and not data.get("sample_url") and "base_url" not in self.errors:
+            self.add_error("allowed_hosts", "Name at least one allowed host (or give a base URL).")
+        if auth_type == "basic" and data.get("param_type") not in (None, "header"):
+            self.add_error("param_type", "Basic authentication travels in a header; use param_type: header.")
+        return data
+
+    SECRET_BY_AUTH = {"oauth2": "oauth2_client_secret", "oauth1": "oauth1_consumer_secret"}
 
     # Service-step errors arrive as ``service.<field>`` (create) or ``<field>`` (edit).
     SCHEMA_FIELDS = {
@@ -424,43 +342,22 @@ class NewConnectionForm(DomainErrorsMixin, forms.Form):
     basic_username = forms.CharField(label="User name", required=False, max_length=4096, strip=False, widget=secret_input())
     basic_password = forms.CharField(label="Password", required=False, max_length=4096, strip=False, widget=secret_input())
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, organisation=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.organisation = organisation
         self.fields["link_name"].widget.attrs["data-linkname-from"] = "id_name"
         self.fields["basic_username"].conditional = self.fields["basic_password"].conditional = True
 
     def clean_link_name(self):
-        return connection_link_name(self.cleaned_data["link_name"])
+        value = connection_link_name(self.cleaned_data["link_name"])
+        if self.organisation is not None and selectors.connection_link_name_taken(organisation=self.organisation, link_name=value):
+            raise forms.ValidationError(f"The link name {value!r} is already used by another connection.")
+        return value
 
     def field_for(self, name: str) -> str | None:
         if name in ("credentials.username", "credentials.password"):
             return "basic_" + name.removeprefix("credentials.")
         return super().field_for(name)
-
-
-class ServiceClientForm(DomainErrorsMixin, forms.Form):
-    """An organisation's OAuth client for a preconfigured service."""
-
-    client_id = forms.CharField(label="Client ID", max_length=2000, widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
-    client_secret = forms.CharField(label="Client secret", max_length=2000, strip=False, widget=secret_input())
-
-    def __init__(self, *args, oauth1: bool = False, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.oauth1 = oauth1
-        if oauth1:
-            self.fields["client_id"].label = "Consumer key"
-            self.fields["client_secret"].label = "Consumer secret"
-
-    def data_for_service(self) -> dict:
-        id_key, secret_key = ("consumer_key", "consumer_secret") if self.oauth1 else ("client_id", "client_secret")
-        return {id_key: self.cleaned_data["client_id"], secret_key: self.cleaned_data["client_secret"]}
-
-    def field_for(self, name: str) -> str | None:
-        return {"consumer_key": "client_id", "consumer_secret": "client_secret"}.get(name) or super().field_for(name)
-
-
-class ApiTokenForm(forms.Form):
-    name = forms.CharField(label="Token name", max_length=100, required=False, help_text="Where you will use it, e.g. “nightly export”.")
 
 
 ROW_ERROR_RE = re.compile(r"^(parameters|scopes)\[(\d+)\]\.(\w+)$")
@@ -473,7 +370,7 @@ class CustomServicePage:
     without JavaScript) and, on the create page, the connection's names and credentials.
     """
 
-    def __init__(self, data=None, *, editing=None, with_connection: bool = True, add_row: str | None = None):
+    def __init__(self, data=None, *, organisation=None, editing=None, with_connection: bool = True, add_row: str | None = None):
         self.editing = editing
         definition = editing.definition if editing is not None else {}
         if data is not None and add_row in ("param", "scope"):
@@ -484,7 +381,7 @@ class CustomServicePage:
             except ValueError:
                 pass
         initial = CustomServiceForm.initial_from(definition) if editing is not None else None
-        self.service = CustomServiceForm(data, editing=editing, initial=initial)
+        self.service = CustomServiceForm(data, editing=editing, organisation=organisation, initial=initial)
         param_class = ParameterValueFormSet if with_connection else ParameterFormSet
         param_initial = [{"key": p["key"], "display_name": p["display_name"]} for p in definition.get("parameters") or []]
         scope_initial = [{"name": s["name"], "display_name": s["display_name"]} for s in definition.get("scopes") or []]
@@ -493,14 +390,66 @@ class CustomServicePage:
         if data is None:
             self.params.extra = 1 if param_initial else 2
             self.scopes.extra = 1 if scope_initial else 2
-        self.connection = NewConnectionForm(data) if with_connection else None
+        self.connection = NewConnectionForm(data, organisation=organisation) if with_connection else None
 
     @property
     def parts(self) -> list:
         return [p for p in (self.service, self.params, self.scopes, self.connection) if p is not None]
 
     def is_valid(self) -> bool:
-        return all([p.is_valid() for p in self.parts])  # a list: validate every part
+        valid = all([p.is_valid() for p in self.parts])  # a list: validate every part
+        return self._check_rows_and_credentials() and valid
+
+    def _check_rows_and_credentials(self) -> bool:
+        """What needs more than one part: the rows an auth type needs and the credentials."""
+        auth_type = self.service.cleaned_data.get("auth_type")
+        ok = True
+        if auth_type == "api_key":
+            rows = self.params.rows()
+            if not rows:
+                self.params.non_form_errors().append("An API key service needs at least one parameter.")
+                ok = False
+            seen = set()
+            for _i, row in rows:
+                key = row.cleaned_data.get("key") or ""
+                if not key:
+                    row.add_error("key", REQUIRED)
+                elif not re.fullmatch(r"[A-Za-z0-9_.\-]{1,100}", key):
+                    row.add_error("key", "Use letters, digits, '_', '-' or '.'.")
+                elif key.lower() in seen:
+                    row.add_error("key", f"Duplicate key {key!r}.")
+                seen.add(key.lower())
+                if self.connection is not None and "value" in row.fields and not row.cleaned_data.get("value"):
+                    row.add_error("value", REQUIRED)
+                ok = ok and not row.errors
+        if auth_type == "oauth2":
+            seen = set()
+            for _i, row in self.scopes.rows():
+                name = row.cleaned_data.get("name") or ""
+                if not name:
+                    row.add_error("name", REQUIRED)
+                elif any(c.isspace() for c in name):
+                    row.add_error("name", "Must not contain white space.")
+                elif name in seen:
+                    row.add_error("name", f"Duplicate scope {name!r}.")
+                seen.add(name)
+                ok = ok and not row.errors
+        if auth_type == "basic" and self.connection is not None:
+            for name in ("basic_username", "basic_password"):
+                if not self.connection.cleaned_data.get(name) and name not in self.connection.errors:
+                    self.connection.add_error(name, REQUIRED)
+                    ok = False
+        return ok
+
+    def error_list(self) -> list[tuple[str, str, str]]:
+        return error_summary(*self.parts)
+
+    def non_field_errors(self) -> list[str]:
+        """Errors that belong to no single field, for the summary above the form."""
+        out = [*self.service.non_field_errors(), *self.params.non_form_errors(), *self.scopes.non_form_errors()]
+        if self.connection is not None:
+            out.extend(self.connection.non_field_errors())
+        return out
 
     def quiet(self) -> None:
         quiet(*self.parts)
