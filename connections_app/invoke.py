@@ -19,12 +19,12 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
-from . import http, invocation_logs, selectors
+from . import http, invocation_logs, selectors, tokens
 from .auth import strategy_for
 from .errors import ConnectionsError, HostNotAllowed, ValidationFailed
 from .models import Connection, InvocationLog
 from .observability.metrics import observe_invoke
-from .services import actor_name, connection_require_ready, event_record
+from .events import actor_name, event_record
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 MAX_RETRIES = 5
@@ -122,7 +122,7 @@ def invoke(
     retries = retries or 0
     conn = selectors.connection_get(organisation=organisation, link_name=connection, annotate=False)
     try:
-        connection_require_ready(conn)
+        conn.require_ready()
     except ConnectionsError as exc:  # refused calls are in Recent calls too, like refused hosts
         shown_method = method.upper()[:10] if isinstance(method, str) else "GET"
         _log(conn, actor, timezone.now(), shown_method, url if isinstance(url, str) else "", None, 0, exc.code)
@@ -149,8 +149,6 @@ def invoke(
     on_response = None
     refreshed_after_401 = []
     if service.oauth2:
-        from . import tokens  # noqa: PLC0415
-
         credentials = tokens.ensure_fresh(connection=conn, service=service, credentials=credentials)
         secrets_seen += strategy.secret_values(credentials)
 

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import models
 
 from . import crypto
+from .errors import ConnectionNotReady
 
 
 def sha256_hex(value: str) -> str:
@@ -213,6 +214,16 @@ class Connection(EncryptedFieldsMixin, models.Model):
     def set_credentials(self, values: dict | None, *, hint: str = "") -> None:
         self.write_secret("credentials", values or None)
         self.credentials_hint = hint[-4:] if hint else ""
+
+    def require_ready(self) -> None:
+        """Raise ``ConnectionNotReady`` (saying what to do) unless the connection is connected."""
+        if self.status != ConnectionStatus.CONNECTED:
+            hint = {
+                ConnectionStatus.PENDING: "consent has not finished; open its authorize URL",
+                ConnectionStatus.NEEDS_REAUTH: "the provider refused its credentials; reconnect it",
+                ConnectionStatus.REVOKED: "it was revoked; reconnect it or update its credentials",
+            }[self.status]
+            raise ConnectionNotReady(f"The connection {self.link_name!r} is {self.status}: {hint}.")
 
 
 class AuthorizeLink(models.Model):

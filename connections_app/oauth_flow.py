@@ -24,7 +24,8 @@ from services_catalog.schema import ServiceDefinition
 from . import selectors, tokens
 from .errors import ConnectionsError
 from .models import AuthorizeLink, Connection, ConnectionStatus, OAuthState, sha256_hex
-from .services import event_record
+from .auth import strategy_for
+from .events import event_record
 
 BROWSER_COOKIE = "cnx_oauth_browser"
 OAUTH2_CALLBACK_PATH = "/oauth/callback"
@@ -130,12 +131,10 @@ def _start_oauth2(service: ServiceDefinition, scopes: list[str], state: str) -> 
 
 
 def _scope_params(service: ServiceDefinition, scopes: list[str]) -> dict[str, str]:
-    from .auth import strategy_for  # noqa: PLC0415
-
     return strategy_for(service).scope_params(scopes) if scopes else {}
 
 
-def _oauth1_session(service: ServiceDefinition, **kwargs) -> OAuth1Session:
+def _oauth1_session(service: ServiceDefinition, **kwargs) -> "tokens.OAuth1TokenSession":
     config = service.oauth1
     return tokens.OAuth1TokenSession(
         config.consumer_key, config.consumer_secret, signature_method=config.signature_method, **kwargs

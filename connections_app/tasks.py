@@ -25,7 +25,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import Connection, ConnectionStatus, InvocationLog
+from . import notifications, selectors, tokens
+from .models import Connection, ConnectionStatus, Event, InvocationLog
+from .tokens import refresh_ahead
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +63,6 @@ def _candidates(now, *, after=None, limit: int = SWEEP_CHUNK) -> list[Connection
 
 
 def _is_due(connection: Connection, now) -> bool:
-    from .tokens import refresh_ahead  # noqa: PLC0415
-
     return connection.expires_at <= now + refresh_ahead(connection)
 
 
@@ -143,7 +143,6 @@ def refresh_connection(self, connection_id: int, force: bool = False) -> str:
 
 def refresh_one(connection_id: int, *, force: bool = False) -> str:
     """Refresh one connection's token if it is (still) due; say what happened."""
-    from . import selectors, tokens
 
     connection = selectors.connection_by_id(connection_id)
     if connection is None or connection.status != ConnectionStatus.CONNECTED:
@@ -182,8 +181,6 @@ def prune_invocation_logs(batch_size: int = 5000) -> int:
     retry_backoff=True, retry_backoff_max=900, retry_jitter=True, max_retries=10, ignore_result=True,
 )
 def deliver_webhook(self, event_id: int) -> int | None:
-    from . import notifications
-    from .models import Event
 
     event = Event.objects.select_related("organisation").filter(pk=event_id).first()
     if event is None or not event.organisation.webhook_url:

@@ -33,7 +33,13 @@ from django.utils import timezone
 from services_catalog.schema import ServiceDefinition
 
 from . import http
-from .errors import ConnectionsError, UpstreamError, UpstreamTimeout, ValidationFailed
+from . import selectors
+from .auth import strategy_for
+from .auth.oauth2 import JWT_BEARER_GRANT, JWT_CREDENTIAL_KEYS, kept_name, load_private_key
+from .errors import ConnectionNotReady
+from .events import event_record
+from .models import CustomService, ServiceClient
+from .errors import ConnectionsError, UpstreamError, UpstreamTimeout
 from .models import Connection, ConnectionStatus
 from .observability.metrics import count_refresh
 from .row_queries import Part, RowQuery
@@ -420,8 +426,6 @@ def backoff_delay(failures: int) -> timedelta:
 def _client_row(connection: Connection):
     """The row that holds this connection's OAuth client: its custom service, or the
     organisation's client for a preconfigured service."""
-    from .models import CustomService, ServiceClient  # noqa: PLC0415
-
     if connection.custom_service_id:
         return CustomService.objects.filter(pk=connection.custom_service_id)
     return ServiceClient.objects.filter(organisation_id=connection.organisation_id, service_link_name=connection.service_link_name)
@@ -433,8 +437,6 @@ def client_refused(connection: Connection) -> bool:
 
 def service_client_mark_refused(*, connection: Connection, reason: str) -> None:
     """Mark the service's client refused (once: one event, one notification)."""
-    from .services import event_record  # noqa: PLC0415
-
     with transaction.atomic():
         if _client_row(connection).filter(client_refused_at__isnull=True).update(client_refused_at=timezone.now()):
             event_record(
@@ -445,8 +447,6 @@ def service_client_mark_refused(*, connection: Connection, reason: str) -> None:
 
 def mark_needs_reauth(*, connection: Connection, reason: str) -> None:
     """Set ``needs_reauth`` with a clear error (once) and record the event."""
-    from .services import event_record  # noqa: PLC0415
-
     with transaction.atomic():
         changed = Connection.objects.filter(pk=connection.pk, status=ConnectionStatus.CONNECTED).update(
             status=ConnectionStatus.NEEDS_REAUTH, error=reason[:1000]
@@ -471,8 +471,6 @@ def ensure_fresh(*, connection: Connection, service: ServiceDefinition, credenti
         return refresh(connection=connection, service=service, stale_access_token=credentials.get("access_token"))
     except RefreshFailed as exc:
         if exc.terminal:
-            from .errors import ConnectionNotReady  # noqa: PLC0415
-
             raise ConnectionNotReady(
                 f"The connection {connection.link_name!r} needs re-authorisation: {exc.message}"
             ) from None
@@ -497,8 +495,6 @@ def refresh_after_401(*, connection: Connection, service: ServiceDefinition, rej
 def _with_client(connection: Connection, service: ServiceDefinition) -> ServiceDefinition:
     if service.oauth2.client_secret:
         return service
-    from . import selectors  # noqa: PLC0415
-
     return selectors.connection_service(connection, with_secrets=True)
 
 
@@ -509,8 +505,6 @@ def _scope_string(service: ServiceDefinition, scopes: list[str]) -> str | None:
 def own_token_fetch(*, connection: Connection, service: ServiceDefinition, actor: str, credentials: dict | None = None) -> None:
     """Fetch the first token of a connection without consent (client credentials, or the
     JWT bearer grant with the key in ``credentials``), keeping the values the service names."""
-    from .services import event_record  # noqa: PLC0415
-
     credentials = credentials or {}
     try:
         token = own_token_request(service=service, scopes=connection.scopes, credentials=credentials)
@@ -541,28 +535,6 @@ def revoke(*, connection: Connection, service: ServiceDefinition) -> None:
             logger.warning("revocation of connection %s failed: %s", connection.pk, type(exc).__name__)
 
 
-def connection_refresh_now(*, organisation, actor, link_name: str) -> Connection:
-    """The ``refresh`` API action: refresh now (OAuth2), single-flight with everyone else."""
-    from . import selectors  # noqa: PLC0415
-    from .services import connection_require_ready  # noqa: PLC0415
-
-    connection = selectors.connection_get(organisation=organisation, link_name=link_name, annotate=False)
-    service = selectors.connection_service(connection, with_secrets=True)
-    if not service.oauth2:
-        raise ValidationFailed.field("link_name", "Only OAuth 2.0 connections have tokens to refresh.")
-    connection_require_ready(connection)
-    creds = connection.read_secret("credentials") or {}
-    try:  # a person asked: no backoff wait
-        refresh(connection=connection, service=service, stale_access_token=creds.get("access_token"), force=True)
-    except RefreshFailed as exc:
-        if exc.terminal:
-            from .errors import ConnectionNotReady  # noqa: PLC0415
-
-            raise ConnectionNotReady(f"The provider refused the refresh; reconnect. ({exc.message})") from None
-        raise UpstreamError(exc.message) from None
-    return connection
-
-
 # -- grants without consent, private_key_jwt, values kept from the provider (RFC 7523) --
 class _NoClientAuth(requests.auth.AuthBase):
     """A JWT bearer request without an OAuth client: the assertion is the only proof."""
@@ -581,8 +553,6 @@ def private_key_jwt_session(service: ServiceDefinition, **kwargs) -> _TokenSessi
     (RFC 7523 section 2.2), by Authlib's ``PrivateKeyJWT``."""
     from authlib.oauth2.rfc7523 import PrivateKeyJWT  # noqa: PLC0415
 
-    from .auth.oauth2 import load_private_key  # noqa: PLC0415
-
     config = service.oauth2
     try:
         key = load_private_key(config.client_private_key or "")
@@ -600,9 +570,6 @@ def private_key_jwt_session(service: ServiceDefinition, **kwargs) -> _TokenSessi
 def own_token_request(*, service: ServiceDefinition, scopes: list[str], credentials: dict) -> dict:
     """Ask the token endpoint for a token without consent: ``client_credentials``, or
     ``jwt_bearer`` with a fresh assertion signed by the connection's key."""
-    from .auth import strategy_for  # noqa: PLC0415
-    from .auth.oauth2 import JWT_BEARER_GRANT  # noqa: PLC0415
-
     config = service.oauth2
     scope = _scope_string(service, scopes)
     if config.grant_type != "jwt_bearer":
@@ -620,8 +587,6 @@ def own_token_request(*, service: ServiceDefinition, scopes: list[str], credenti
 
 def kept_key_material(previous: dict | None) -> dict:
     """The key a JWT bearer connection gave: kept beside every new token."""
-    from .auth.oauth2 import JWT_CREDENTIAL_KEYS  # noqa: PLC0415
-
     return {k: v for k, v in (previous or {}).items() if k in JWT_CREDENTIAL_KEYS and isinstance(v, str)}
 
 
@@ -634,8 +599,6 @@ def _lookup(data: Any, path: str) -> Any:
 def kept_values(*, service: ServiceDefinition, config: dict, token: dict | None = None, callback: dict | None = None) -> dict:
     """The values the service keeps from the token answer and the callback's query, checked
     (``ServiceDefinition.kept_values_error``): refused with ``RefreshFailed`` otherwise."""
-    from .auth.oauth2 import kept_name  # noqa: PLC0415
-
     oauth2 = service.oauth2
     sources = [(p, token or {}) for p in oauth2.keep_from_token_response]
     sources += [(p, callback or {}) for p in oauth2.keep_from_callback]

@@ -12,6 +12,8 @@ from rest_framework.response import Response
 
 from .. import errors as domain_errors
 from ..crypto import EncryptionKeyUnavailable
+from ..events import actor_name, event_record
+from ..models import Membership
 from ..errors import ConnectionsError, KeyUnavailable, ServiceUnavailable
 from .fields import UNKNOWN
 
@@ -118,9 +120,6 @@ def exception_handler(exc, context):
 
 def _audit_denial(context, code: str) -> None:
     """A member refused by role leaves an audit event in its organisation (who, what, where)."""
-    from ..models import Membership  # noqa: PLC0415
-    from ..services import actor_name, event_record  # noqa: PLC0415
-
     request = context.get("request")
     membership = getattr(request, "auth", None)
     if not isinstance(membership, Membership):

@@ -15,7 +15,7 @@ from .. import selectors, snippets
 from ..auth.registry import AUTH_TYPES
 from ..errors import NotFound
 from ..invoke import MAX_RETRIES, METHODS
-from ..models import Connection, ConnectionStatus, Event, InvocationLog, ServiceClient
+from ..models import Connection, ConnectionStatus, Event, InvocationLog
 from ..services import NAME_MAX
 from .errors import ERROR_CODES
 from .fields import (
@@ -315,7 +315,7 @@ class ErrorSerializer(serializers.Serializer):
 
 
 # An http(s) URL (RFC 3986 characters; an ASCII host name) without user name or password:
-# what ``notifications.webhook_set`` takes, written as a pattern the schema can carry.
+# what ``services.webhook_set`` takes, written as a pattern the schema can carry.
 _URI_CHAR = r"(?:[A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})"
 WEBHOOK_URL = FullMatch(
     rf"^https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{{1,5}})?(?:/{_URI_CHAR}*)?(?:\?(?:{_URI_CHAR}|\?)*)?(?:#(?:{_URI_CHAR}|\?)*)?$",

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from .. import notifications, rate_limit, selectors, services, token_limits
+from .. import rate_limit, selectors, services, token_limits
 from ..errors import ValidationFailed
 from ..invoke import invoke
 from ..models import CustomService, Event, Role
@@ -178,9 +178,8 @@ class ConnectionViewSet(OrgScopedMixin, viewsets.ViewSet):
     @extend_schema(request=None, responses=s.ConnectionOutSerializer)
     @action(detail=True, methods=["post"])
     def refresh(self, request, link_name=None):
-        from .. import tokens
 
-        tokens.connection_refresh_now(organisation=self.organisation, actor=self.actor, link_name=link_name)
+        services.connection_refresh_now(organisation=self.organisation, actor=self.actor, link_name=link_name)
         return self._out(self._get(link_name))
 
     @extend_schema(request=None, responses=s.TestResultSerializer)
@@ -268,10 +267,10 @@ class WebhookView(OrgScopedMixin, APIView):
     @extend_schema(request=s.WebhookInSerializer, responses=s.WebhookCreatedSerializer)
     def put(self, request):
         data = _valid(s.WebhookInSerializer, _body(request))
-        secret = notifications.webhook_set(organisation=self.organisation, actor=self.actor, url=data["url"])
+        secret = services.webhook_set(organisation=self.organisation, actor=self.actor, url=data["url"])
         return Response({"url": self.organisation.webhook_url, "secret": secret})
 
     @extend_schema(responses={204: None})
     def delete(self, request):
-        notifications.webhook_clear(organisation=self.organisation, actor=self.actor)
+        services.webhook_clear(organisation=self.organisation, actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -23,6 +23,7 @@ from .. import selectors, services, token_limits
 from ..errors import ConnectionNotReady, ConnectionsError
 from ..invoke import invoke as invoke_step
 from ..models import Membership, TokenAction
+from ..api.views import InvokeThrottle  # the REST invoke's own throttle, shared
 
 LIST_LIMIT = 500  # connections or services in one answer; the model is told when there are more
 
@@ -97,8 +98,6 @@ def services_list(*, membership: Membership, search: str | None = None) -> dict:
 
 def _throttle(membership: Membership) -> None:
     """The REST invoke's own throttle (one window per organisation, shared with REST)."""
-    from ..api.views import InvokeThrottle  # noqa: PLC0415 - the API module loads DRF views
-
     throttle = InvokeThrottle()
     if not throttle.allow_request(SimpleNamespace(auth=membership), None):
         raise Throttled(wait=throttle.wait())

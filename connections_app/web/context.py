@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from .. import accounts
+from .. import services
 from ..api.authentication import current_membership
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -44,7 +44,7 @@ def organisation(request):
         "membership": membership,
         "can_write": membership is not None and membership.role in ("admin", "developer"),
         "is_admin": is_admin,
-        "memberships": accounts.membership_list(user=user),
+        "memberships": services.membership_list(user=user),
         "served_at": base_url_mismatch(request) if is_admin else None,
         "base_url": settings.CONNECTIONS_BASE_URL,
     }

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from services_catalog.schema import merge_changes
 
-from .. import accounts, oauth_flow, selectors, services, snippets
+from .. import oauth_flow, selectors, services, snippets
 from ..api.authentication import SESSION_ORG_KEY, current_membership
 from ..api.errors import error_body
 from ..errors import Conflict, ConnectionsError, NotFound, ValidationFailed
@@ -77,7 +77,7 @@ def member_page(*, write: bool = False, admin: bool = False):
 @member_page()
 def organisation_switch(request, membership):
     try:
-        chosen = accounts.organisation_switch(user=request.user, organisation_id=request.POST.get("organisation"))
+        chosen = services.organisation_switch(user=request.user, organisation_id=request.POST.get("organisation"))
     except NotFound:
         return not_found(request)
     request.session[SESSION_ORG_KEY] = chosen.organisation_id
@@ -143,7 +143,7 @@ def connection_new(request, membership):
     if add_row:
         page.quiet()
         return render(request, "connections/new.html", context)
-    submission = form_submit(request, page, lambda: accounts.custom_service_connect(
+    submission = form_submit(request, page, lambda: services.custom_service_connect(
         organisation=organisation, actor=request.user, service_data=page.service_data(), **page.connection_arguments(),
     ))
     if submission.done:
@@ -196,7 +196,7 @@ def connection_new_details(request, membership, service_link_name: str):
 @member_page()
 def link_name_check(request, membership):
     kind = "service" if request.GET.get("kind") == "service" else "connection"
-    result = accounts.link_name_check(organisation=membership.organisation, link_name=request.GET.get("link_name", ""), kind=kind)
+    result = services.link_name_check(organisation=membership.organisation, link_name=request.GET.get("link_name", ""), kind=kind)
     return JsonResponse(result)
 
 
@@ -504,7 +504,7 @@ def token_list(request, membership):
         _token, key = submission.result
         request.session[NEW_TOKEN_SESSION_KEY] = key
         return redirect("token-created")
-    context = {"tokens": accounts.api_token_list(membership=membership), "form": form}
+    context = {"tokens": selectors.api_token_list(membership=membership), "form": form}
     return render(request, "tokens/list.html", context, status=submission.status)
 
 
@@ -526,7 +526,7 @@ def token_created(request, membership):
 @member_page()
 def token_revoke(request, membership, token_id: int):
     try:
-        accounts.api_token_revoke(membership=membership, token_id=token_id)
+        services.api_token_revoke(membership=membership, token_id=token_id)
     except NotFound:
         return not_found(request)
     messages.success(request, "The token is revoked; scripts using it stop working now.")

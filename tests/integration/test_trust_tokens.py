@@ -294,10 +294,10 @@ def test_backoff_grows_exponentially_with_jitter(settings):
 
 def test_invalid_client_marks_the_service_client_once_not_each_connection(connect, provider, admin, org, monkeypatch,
                                                                        django_capture_on_commit_callbacks):
-    from connections_app import tasks
+    from connections_app import notifications
 
     sent = []
-    monkeypatch.setattr(tasks.deliver_webhook, "apply_async", lambda args, **kw: sent.append(args))
+    monkeypatch.setattr(notifications.current_app, "send_task", lambda name, args, **kw: sent.append(args))
     org.webhook_url = "https://hooks.example.com/x"
     org.save()
     connect("first")

@@ -7,9 +7,9 @@ from django import forms
 from django.core.validators import RegexValidator
 from django.forms.utils import ErrorDict, ErrorList
 
-from services_catalog.schema import LINK_NAME_RE
+from services_catalog.schema import LINK_NAME_MESSAGE, LINK_NAME_RE
 
-from ...accounts import LINK_NAME_MESSAGE, RESERVED_CONNECTION_LINK_NAMES
+from ...services import RESERVED_CONNECTION_LINK_NAMES
 from ...auth.registry import AUTH_TYPES
 from ...errors import ConnectionsError
 from ...models import ConnectionStatus
