@@ -6,8 +6,14 @@ consent flow) records through it without importing the steps themselves.
 
 from __future__ import annotations
 
+import logging
+
+from django.db import DatabaseError
+
 from . import notifications
-from .models import Event, Organisation
+from .models import Event, Membership, Organisation
+
+logger = logging.getLogger(__name__)
 
 
 def event_record(*, organisation: Organisation, actor: str, action: str, target: str = "", data: dict | None = None) -> Event:
@@ -39,3 +45,15 @@ def actor_name(actor) -> str:
     if token is not None:
         name.token = token.label
     return name
+
+
+def denial_record(*, membership: Membership, method: str, path: str, code: str = "permission_denied") -> None:
+    """A member refused by role (API, page or MCP) leaves an ``access.denied`` event in its
+    organisation: who, what, where. The answer stays a 403 even when it cannot be written."""
+    try:
+        event_record(
+            organisation=membership.organisation, actor=actor_name(membership.user), action="access.denied",
+            target=path[:120], data={"code": code, "method": method, "role": membership.role},
+        )
+    except DatabaseError:
+        logger.warning("audit event for a denial not written")

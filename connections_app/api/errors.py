@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from .. import errors as domain_errors
 from ..crypto import EncryptionKeyUnavailable
-from ..events import actor_name, event_record
+from ..events import denial_record
 from ..models import Membership
 from ..errors import ConnectionsError, KeyUnavailable, ServiceUnavailable
 from .fields import UNKNOWN
@@ -124,11 +124,5 @@ def _audit_denial(context, code: str) -> None:
     membership = getattr(request, "auth", None)
     if not isinstance(membership, Membership):
         return
-    try:
-        event_record(
-            organisation=membership.organisation, actor=actor_name(membership.user), action="access.denied",
-            target=request.path[:120], data={"code": code, "method": request.method, "role": membership.role},
-        )
-    except DatabaseError:  # the answer stays a 403 even when the trail cannot be written
-        logger.warning("audit event for a denial not written")
+    denial_record(membership=membership, method=request.method, path=request.path, code=code)
 

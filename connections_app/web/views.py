@@ -25,6 +25,7 @@ from services_catalog.schema import merge_changes
 from .. import oauth_flow, selectors, services, snippets
 from ..api.authentication import SESSION_ORG_KEY, current_membership
 from ..api.errors import error_body
+from ..events import denial_record
 from ..errors import Conflict, ConnectionsError, NotFound, ValidationFailed
 from ..models import ConnectionStatus, Role
 from . import catalog_text, forms
@@ -62,8 +63,10 @@ def member_page(*, write: bool = False, admin: bool = False):
             if membership is None:
                 return render(request, "errors/no_organisation.html", status=403)
             if admin and membership.role != Role.ADMIN:
+                denial_record(membership=membership, method=request.method, path=request.path)
                 return forbidden(request, "Only admins of this organisation can do this.")
             if write and membership.role not in WRITE_ROLES:
+                denial_record(membership=membership, method=request.method, path=request.path)
                 return forbidden(request, "Viewers can look but not change anything. Ask an admin for the developer role.")
             return view(request, membership, *args, **kwargs)
 

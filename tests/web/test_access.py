@@ -168,3 +168,15 @@ def test_secret_values_are_never_in_any_page(admin_web, acme_connection):
         if "check-link-name" in path:
             continue
         assert SECRET not in admin_web.get(path).content.decode(), path
+
+
+def test_a_page_refused_by_role_leaves_an_audit_event(web, org):
+    """Issue 12 point 12: every denial leaves an audit event, pages as well as the API."""
+    from connections_app.models import Event
+
+    viewer = web(Role.VIEWER)
+    response = viewer.post("/services/zoho/client/", {})
+    assert response.status_code == 403
+    event = Event.objects.get(organisation=org, action="access.denied")
+    assert event.target == "/services/zoho/client/"
+    assert event.data == {"code": "permission_denied", "method": "POST", "role": "viewer"}
