@@ -17,7 +17,6 @@ What it guarantees, and why:
 
 from __future__ import annotations
 
-import email.utils
 import heapq
 import ipaddress
 import itertools
@@ -35,6 +34,8 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import InvalidHeader
+from urllib3.util.retry import Retry
 
 from services_catalog.fields import DEFAULT_PORTS, HOST_ENTRY_RE, host_matches
 
@@ -408,18 +409,17 @@ def same_origin(a: str, b: str) -> bool:
     return _origin(a) == _origin(b)
 
 
+_RETRY_AFTER = Retry(0)
+
+
 def _retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (delta or HTTP date, parsed by urllib3), or None."""
     if not value:
         return None
     try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        return _RETRY_AFTER.parse_retry_after(value)
+    except InvalidHeader:
         return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def send(
