@@ -162,6 +162,8 @@ class ConfigField(Shape):
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
     display_name: str = ""
     choices: tuple[str, ...] = ()
+    # What a person reads for each choice ("eu": "Europe"); a choice without one shows itself.
+    choice_labels: dict[str, Annotated[str, StringConstraints(min_length=1, max_length=100)]] = {}
     default: str | None = None
     # Not part of the API's answer: it only narrows what a connection may type.
     pattern: Annotated[str, Field(exclude=True)] = DEFAULT_CONFIG_PATTERN
@@ -177,6 +179,9 @@ class ConfigField(Shape):
         for choice in self.choices:
             if self.validate_value(choice):
                 raise FieldError("choices", f"Choice {choice!r} is not allowed by the pattern.")
+        for choice in self.choice_labels:
+            if choice not in self.choices:
+                raise FieldError("choice_labels", f"{choice!r} is not one of the choices.")
         if self.default is not None and self.validate_value(self.default):
             raise FieldError("default", "Default is not one of the allowed values.")
         return self

@@ -3,8 +3,8 @@
 The catalog keeps a value that varies per connection as ``{name}`` (``www.zohoapis.{dc}``);
 a page never shows those braces. Before a value is chosen a placeholder reads as the
 field's name (``‹dc›``) and the page fills it in as the person picks; after, it is the
-chosen value. Choices are shown with the host they lead to and, for country-code domain
-choices, the region's name.
+chosen value. Choices are shown with the host they lead to and the name the catalog gives
+them (``choice_labels``).
 """
 
 from __future__ import annotations
@@ -15,14 +15,6 @@ from urllib.parse import urlsplit
 from services_catalog.schema import ConfigField, ServiceDefinition
 
 PLACEHOLDER_RE = re.compile(r"\{([a-z][a-z0-9_]*)\}")
-
-# Choices that are a domain ending name a region. (The catalog has no display names for
-# choices yet; when it gets them, they win over this table.)
-REGION_OF_DOMAIN = {
-    "com": "United States", "eu": "Europe", "in": "India", "com.au": "Australia", "jp": "Japan", "ca": "Canada",
-    "com.cn": "China", "uk": "United Kingdom", "sa": "Saudi Arabia",
-}
-
 
 def has_placeholder(text: str | None) -> bool:
     return bool(text and PLACEHOLDER_RE.search(text))
@@ -52,7 +44,7 @@ def choice_label(service: ServiceDefinition, field: ConfigField, value: str) -> 
     """A readable name for one choice: "Europe (zohoapis.eu)", or the host it leads to."""
     template = _template_for(service, field.name)
     host = filled(template, {field.name: value}).removeprefix("www.") if template else ""
-    region = REGION_OF_DOMAIN.get(value)
+    region = field.choice_labels.get(value)
     if region:
         return f"{region} ({host})" if host else region
     return host or value
