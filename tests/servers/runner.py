@@ -24,8 +24,18 @@ class RunningServer:
         self._server = create_server(app, host=host, port=0, threads=threads, channel_timeout=30, asyncore_loop_timeout=0.05)
         self.host = host
         self.port = self._server.effective_port
-        self._thread = threading.Thread(target=self._server.run, name=f"wsgi-{host}:{self.port}", daemon=True)
+        self._stopping = False
+        self._thread = threading.Thread(target=self._serve, name=f"wsgi-{host}:{self.port}", daemon=True)
         self._thread.start()
+
+    def _serve(self) -> None:
+        try:
+            self._server.run()
+        except OSError:
+            # A worker thread may still write to a channel stop() has just closed: the
+            # loop's select then sees a closed descriptor. Only then is it expected.
+            if not self._stopping:
+                raise
 
     @property
     def url(self) -> str:
@@ -40,6 +50,7 @@ class RunningServer:
         thunk through the trigger: closing them from here would pull sockets from under
         its ``select``), and the loop ends.
         """
+        self._stopping = True
         if self._thread.is_alive():
             channels = self._server._map  # noqa: SLF001 - waitress keeps no public handle
 
