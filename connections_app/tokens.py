@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from services_catalog.schema import ServiceDefinition
 
-from . import http
+from . import hot_cache, http
 from .errors import ConnectionsError, UpstreamError, UpstreamTimeout, ValidationFailed
 from .models import Connection, ConnectionStatus
 from .observability.metrics import count_refresh
@@ -287,6 +287,7 @@ def _store_refreshed(connection: Connection, token: dict, *, previous: dict, own
     )
     if not written:
         raise RefreshFailed("The connection was revoked or removed while its token was being refreshed.", terminal=True)
+    hot_cache.changed(connection_id=connection.pk)
     return connection.read_secret("credentials")
 
 
@@ -301,6 +302,7 @@ def _record_failure(connection: Connection, exc: RefreshFailed) -> None:
     if connection.expires_at and connection.expires_at < now:
         message = f"The token expired and refreshing has failed since {failing_since:%Y-%m-%d %H:%M} UTC: {exc.message}"
     Connection.objects.filter(pk=connection.pk).update(refresh_failing_since=failing_since, error=message[:1000])
+    hot_cache.changed(connection_id=connection.pk)
 
 
 def mark_needs_reauth(*, connection: Connection, reason: str) -> None:
@@ -311,6 +313,7 @@ def mark_needs_reauth(*, connection: Connection, reason: str) -> None:
         changed = Connection.objects.filter(pk=connection.pk, status=ConnectionStatus.CONNECTED).update(
             status=ConnectionStatus.NEEDS_REAUTH, error=reason[:1000]
         )
+        hot_cache.changed(connection_id=connection.pk)
         if changed:
             event_record(
                 organisation=connection.organisation, actor="system", action="connection.needs_reauth",
@@ -373,6 +376,7 @@ def own_token_fetch(*, connection: Connection, service: ServiceDefinition, actor
         kept = kept_values(service=service, config=connection.config or {}, token=token)
     except RefreshFailed as exc:
         Connection.objects.filter(pk=connection.pk).update(error=f"Could not fetch a token: {exc.message}"[:1000])
+        hot_cache.changed(connection_id=connection.pk)
         connection.error = f"Could not fetch a token: {exc.message}"
         return
     with transaction.atomic():
