@@ -120,20 +120,12 @@ def token_membership(key_hash: str, request):
             keys.append(_conn(connection_id))
         window = rate_limit.invoke_window(organisation_id, time.time())
     try:
-        pipe = client.pipeline(transaction=False)
-        pipe.set(rate_limit.redis_key(BOOT), secrets.token_hex(8), nx=True)
-        if window is not None:
-            full = rate_limit.redis_key(window[0])
-            pipe.set(full, 0, ex=window[2] + 1, nx=True)
-            pipe.incr(full)
-        pipe.mget([rate_limit.redis_key(k) for k in keys])
-        results = pipe.execute()
+        count, versions = _round_trip(client, keys, window)
     except Exception as exc:  # noqa: BLE001 - any Redis error: the database path decides
         logger.warning("invoke hot cache skipped: Redis unavailable (%s)", type(exc).__name__)
         return NOT_SERVED
-    versions = results[-1]
     if window is not None:
-        http_request.invoke_throttle = (results[2], window)
+        http_request.invoke_throttle = (count, window)
     if ids is None:  # first sight of this key here: learn its ids, serve from the database
         found = from_database(key_hash)
         if found is not None:
@@ -211,6 +203,30 @@ def _link_name(http_request) -> str | None:
     return name if isinstance(name, str) else None
 
 
+# One command, so one round trip and one reply to parse: a new ``boot`` when Redis has none
+# (a Redis that lost its data), the throttle window counted when there is one, the versions.
+_ROUND_TRIP = """
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+local count = -1
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[2], 0, 'EX', ARGV[2], 'NX')
+  count = redis.call('INCR', KEYS[2])
+end
+return {count, redis.call('MGET', KEYS[1], unpack(KEYS, 3))}
+"""
+
+
+def _round_trip(client, keys: list[str], window) -> tuple[int, list]:
+    script = client.__dict__.get("_hot_cache_script")
+    if script is None:
+        script = client.__dict__["_hot_cache_script"] = client.register_script(_ROUND_TRIP)
+    boot = f"{time.time_ns():x}-{secrets.randbits(32):x}"
+    throttle_key = rate_limit.redis_key(window[0]) if window is not None else rate_limit.redis_key("hv:none")
+    full = [rate_limit.redis_key(BOOT), throttle_key, *(rate_limit.redis_key(k) for k in keys[1:])]
+    count, versions = script(keys=full, args=[boot, str(window[2] + 1) if window is not None else ""])
+    return count, versions
+
+
 # -- writing -----------------------------------------------------------------------------
 def changed(*, organisation_id: int | None = None, connection_id: int | None = None, token_id: int | None = None) -> None:
     """Bump the versions of what a write changed, once the current transaction commits (at
@@ -268,6 +284,8 @@ def _retry_pending(interval: float = 0.2) -> None:
     while True:
         time.sleep(interval)
         with _lock:
+            if not _pending:
+                return  # cleared meanwhile (tests)
             keys = [k for ks, _ in _pending for k in ks]
             boot = any(b for _, b in _pending)
         client = rate_limit.redis_client()

@@ -10,7 +10,6 @@ that SQL through Django's cursor: the query is still counted, wrapped and logged
 
 from __future__ import annotations
 
-import copy
 import threading
 from dataclasses import dataclass
 
@@ -76,8 +75,9 @@ class RowQuery:
         return tuple(parts)
 
     def instances(self, values: tuple) -> list[Model | None]:
-        """Fresh model instances from ``first_values``' result (JSON values copied, so an
-        instance changed by its caller leaves the values as they were)."""
+        """Fresh model instances from ``first_values``' result (JSON maps and lists copied
+        one level deep, so an instance whose caller sets a key leaves the values as they
+        were; nested values are shared: treat them as read-only)."""
         _sql, layout = self._build()
         return [
             None if part is None else model.from_db(self.using, attnames, [_copied(v) for v in part])
@@ -115,4 +115,4 @@ class RowQuery:
 
 
 def _copied(value):
-    return copy.deepcopy(value) if isinstance(value, (dict, list)) else value
+    return value.copy() if isinstance(value, (dict, list)) else value
