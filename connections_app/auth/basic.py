@@ -13,7 +13,7 @@ FIELDS = (Parameter(key="username", display_name="Username"), Parameter(key="pas
 
 class Basic(AuthType):
     name = "basic"
-    label = "Basic"
+    label = "Basic authentication"
 
     @classmethod
     def check_service(cls, service) -> None:

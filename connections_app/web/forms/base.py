@@ -10,14 +10,18 @@ from django.forms.utils import ErrorDict, ErrorList
 from services_catalog.schema import LINK_NAME_RE
 
 from ...accounts import LINK_NAME_MESSAGE, RESERVED_CONNECTION_LINK_NAMES
+from ...auth.registry import AUTH_TYPES
 from ...errors import ConnectionsError
 from ...models import ConnectionStatus
 
 link_name_validator = RegexValidator(LINK_NAME_RE, LINK_NAME_MESSAGE)
 
-AUTH_TYPE_CHOICES = [("api_key", "API key"), ("basic", "Basic authentication"), ("oauth1", "OAuth 1"), ("oauth2", "OAuth 2")]
+# Every auth type, labelled by its own module (filters, tags).
+AUTH_TYPE_CHOICES = [(name, cls.label) for name, cls in AUTH_TYPES.items()]
 PARAM_TYPE_CHOICES = [("query", "Query string"), ("form", "Form data"), ("header", "Header")]
 AUTH_TYPE_LABELS = dict(AUTH_TYPE_CHOICES)
+# The auth types the custom-service page has fields for.
+CUSTOM_AUTH_TYPE_CHOICES = [(name, AUTH_TYPE_LABELS[name]) for name in ("api_key", "basic", "oauth1", "oauth2")]
 PARAM_TYPE_LABELS = dict(PARAM_TYPE_CHOICES)
 STATUS_CHOICES = [("", "Any status"), *ConnectionStatus.choices]
 SECRET_KEEP_HELP = "Leave empty to keep the secret that is stored."

@@ -22,7 +22,7 @@ from services_catalog.schema import SIGNATURE_METHODS
 from ... import http, selectors
 from ...errors import ConnectionsError, HostNotAllowed, ValidationFailed
 from .base import (
-    AUTH_TYPE_CHOICES,
+    CUSTOM_AUTH_TYPE_CHOICES,
     PARAM_TYPE_CHOICES,
     SECRET_KEEP_HELP,
     DomainErrorsMixin,
@@ -142,7 +142,7 @@ class CustomServiceForm(DomainErrorsMixin, forms.Form):
 
     service_name = forms.CharField(label="Service name", max_length=100, widget=forms.TextInput(attrs={"autocomplete": "off"}))
     service_link_name = LinkNameField(label="Service link name", help_text="Lower case letters, digits and _; it never changes.")
-    auth_type = forms.ChoiceField(label="Authentication type", choices=AUTH_TYPE_CHOICES, initial="api_key")
+    auth_type = forms.ChoiceField(label="Authentication type", choices=CUSTOM_AUTH_TYPE_CHOICES, initial="api_key")
     param_type = forms.ChoiceField(
         label="Parameter type", choices=PARAM_TYPE_CHOICES, initial="header",
         help_text="Where the credentials travel on each call. Basic authentication always uses a header.",
