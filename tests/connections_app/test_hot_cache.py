@@ -9,7 +9,7 @@ import uuid
 import pytest
 import redis
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from connections_app import hot_cache, services, tokens
@@ -166,3 +166,21 @@ def test_a_failed_bump_is_retried_once_redis_answers(world, settings, monkeypatc
     hot_cache._retry_pending(interval=0)
     assert not hot_cache._pending
     assert invoke(world, url=URL).status_code == 403
+
+
+def test_warm_invoke_does_not_touch_the_database(world, settings, monkeypatch):
+    """No query and so no health check (``SELECT 1``): with batched logs, a warm invoke
+    never asks for a database connection."""
+    from connections_app import invocation_logs
+
+    settings.CONNECTIONS_INVOCATION_LOG_FLUSH_SECONDS = 3600  # the row waits for the writer
+    asked = []
+    wrapper = type(connections["default"])
+    real = wrapper.ensure_connection
+    monkeypatch.setattr(wrapper, "ensure_connection", lambda self: asked.append(1) or real(self))
+    try:
+        assert invoke(world, url=URL).json()["status_code"] == 200
+    finally:
+        monkeypatch.undo()
+        invocation_logs.writer.flush()
+    assert asked == []
