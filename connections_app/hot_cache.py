@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 NOT_SERVED = object()  # the caller takes the database path
 MAX_ENTRIES = 50_000  # per map; past it the map starts again (a bound, not a policy)
 BOOT = "hv:boot"
+LINK_NAME_BODY_LIMIT = 64 * 1024  # bodies up to this size are read for their connection
 
 
 def _org(pk) -> str:
@@ -193,9 +194,11 @@ def _link_name(http_request) -> str | None:
     is not a JSON object has none here, and the view answers it as before)."""
     import json  # noqa: PLC0415
 
-    if not http_request.content_type == "application/json":
+    if http_request.content_type != "application/json":
         return None
     try:
+        if int(http_request.META.get("CONTENT_LENGTH") or 0) > LINK_NAME_BODY_LIMIT:
+            return None  # a large body is read once, by the view (and .body has a size limit)
         data = json.loads(http_request.body)
     except (ValueError, UnicodeDecodeError):
         return None

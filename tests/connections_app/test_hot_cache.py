@@ -184,3 +184,12 @@ def test_warm_invoke_does_not_touch_the_database(world, settings, monkeypatch):
         monkeypatch.undo()
         invocation_logs.writer.flush()
     assert asked == []
+
+
+def test_a_large_body_is_left_to_the_view(world, upstream):
+    """Above 64 KiB the body is not read twice for its connection name:
+    the connection comes from the database, the call works as before."""
+    with CaptureQueriesContext(connection) as queries:
+        response = invoke(world, url=URL, method="POST", body="x" * 200_000)
+    assert response.status_code == 200 and response.json()["status_code"] == 200
+    assert any(q["sql"].startswith("SELECT") and Connection._meta.db_table in q["sql"] for q in queries.captured_queries)
