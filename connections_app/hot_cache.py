@@ -4,15 +4,17 @@ Each web process keeps, for invoke through the REST API, the rows its lookups re
 API token with its membership, user and organisation (by key hash), and the connection
 with its custom service (by organisation and link name). Credentials stay as stored
 (encrypted) and are decrypted per call, as on the database path. Nothing secret goes to
-Redis: only counters.
+Redis: only version values (random) and the throttle's counters.
 
 Validity: every entry remembers the versions it was read under, of its organisation and
 its token or connection, plus Redis's ``boot`` value (set once, so a Redis that lost its
-data invalidates every entry). One pipelined Redis call per invoke counts the throttle
-window and reads those versions; an entry is used only when all of them are unchanged.
-Every write that can change what an entry says bumps a version once its transaction
-commits (``changed``; signals.py and the ``.update()`` call sites call it), so the next
-call in any process, on any server, reads the database again.
+data invalidates every entry). One Redis command per invoke (a Lua script) counts the
+throttle window and reads those versions; an entry is used only when all of them are
+unchanged. Every write that can change what an entry says gives a version a new unique
+value once its transaction commits (``changed``; ``connect_signals`` below and the
+``.update()`` call sites call it), so the next call in any process, on any server, reads
+the database again. (Unique values, not counts: a version key Redis lost and set again
+never returns to a value an entry remembers.)
 
 Why that is exact: versions are read *before* the rows they are stored with. A write that
 commits before the read is seen by the read; one that commits after it bumps a version
@@ -223,7 +225,7 @@ def _round_trip(client, keys: list[str], window) -> tuple[int, list]:
     script = client.__dict__.get("_hot_cache_script")
     if script is None:
         script = client.__dict__["_hot_cache_script"] = client.register_script(_ROUND_TRIP)
-    boot = f"{time.time_ns():x}-{secrets.randbits(32):x}"
+    boot = _unique()
     throttle_key = rate_limit.redis_key(window[0]) if window is not None else rate_limit.redis_key("hv:none")
     full = [rate_limit.redis_key(BOOT), throttle_key, *(rate_limit.redis_key(k) for k in keys[1:])]
     count, versions = script(keys=full, args=[boot, str(window[2] + 1) if window is not None else ""])
@@ -232,7 +234,7 @@ def _round_trip(client, keys: list[str], window) -> tuple[int, list]:
 
 # -- writing -----------------------------------------------------------------------------
 def changed(*, organisation_id: int | None = None, connection_id: int | None = None, token_id: int | None = None) -> None:
-    """Bump the versions of what a write changed, once the current transaction commits (at
+    """Give new versions to of what a write changed, once the current transaction commits (at
     once outside one). Every write path that can change a cached entry calls this: the
     organisation for its memberships, users, services and clients; the connection or the
     token for itself."""
@@ -257,12 +259,7 @@ def _bump(keys: list[str], *, boot: bool = False) -> None:
     if client is None:
         return
     try:
-        pipe = client.pipeline(transaction=False)
-        for key in keys:
-            pipe.incr(rate_limit.redis_key(key))
-        if boot:
-            pipe.delete(rate_limit.redis_key(BOOT))
-        pipe.execute()
+        _send_bumps(client, keys, boot)
     except Exception as exc:  # noqa: BLE001
         # The write is committed. While Redis is down no process trusts an entry (none can
         # read a version); the bump is retried until Redis answers, before it serves again
@@ -270,6 +267,21 @@ def _bump(keys: list[str], *, boot: bool = False) -> None:
         clear()
         logger.error("hot cache: could not record a change in Redis (%s); retrying", type(exc).__name__)
         _retry_later(keys, boot)
+
+
+def _send_bumps(client, keys: list[str], boot: bool) -> None:
+    """A new value for each key: unique, not a count, so a key Redis lost and set again
+    can never come back to a value an entry remembers."""
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.set(rate_limit.redis_key(key), _unique())
+    if boot:
+        pipe.delete(rate_limit.redis_key(BOOT))
+    pipe.execute()
+
+
+def _unique() -> str:
+    return f"{time.time_ns():x}-{secrets.randbits(32):x}"
 
 
 _pending: list[tuple[list[str], bool]] = []
@@ -293,12 +305,7 @@ def _retry_pending(interval: float = 0.2) -> None:
             boot = any(b for _, b in _pending)
         client = rate_limit.redis_client()
         try:
-            pipe = client.pipeline(transaction=False)
-            for key in keys:
-                pipe.incr(rate_limit.redis_key(key))
-            if boot:
-                pipe.delete(rate_limit.redis_key(BOOT))
-            pipe.execute()
+            _send_bumps(client, keys, boot)
         except Exception:  # noqa: BLE001, S112 - still down: try again
             continue
         with _lock:
