@@ -5,11 +5,17 @@ sealed inside the token and checked on decryption, so a value copied to another 
 organisation does not decrypt there. Fernet adds a random IV, so equal secrets give
 different ciphertexts. A failure raises ``EncryptionKeyUnavailable`` loudly; nothing here
 swallows it or falls back to plaintext.
+
+Each stored value starts with the id of the key that encrypted it (``<key id>:<Fernet
+token>``; a key id is a short hash of the key, which says nothing about it), so "does any
+row still need this key" is one exact query (``startswith``), and decryption goes straight
+to the right key. Values written before key ids (no ``:``) are opened by trying each key.
 """
 
 from __future__ import annotations
 
 import binascii
+import hashlib
 import json
 from functools import lru_cache
 from typing import Any
@@ -26,6 +32,48 @@ class EncryptionKeyUnavailable(Exception):
 
 class CiphertextContextMismatch(EncryptionKeyUnavailable):
     """A ciphertext was moved to a row or organisation it was not written for."""
+
+
+KEY_ID_SEPARATOR = ":"
+
+
+def key_id(key: str | bytes) -> str:
+    """A short, stable id of a key (12 hex digits of a SHA-256 of it, domain-separated)."""
+    raw = key.encode() if isinstance(key, str) else key
+    return hashlib.sha256(b"connections-key-id:" + raw.strip()).hexdigest()[:12]
+
+
+def configured_key_ids() -> tuple[str, ...]:
+    """The ids of the configured keys, newest first."""
+    return tuple(key_id(k) for k in configured_keys())
+
+
+def key_id_of(stored: str) -> str | None:
+    """The id of the key a stored value was written with; None for a value from before ids."""
+    kid, sep, _token = stored.partition(KEY_ID_SEPARATOR)
+    return kid if sep else None
+
+
+@lru_cache(maxsize=4)
+def _by_id(keys: tuple[str, ...]) -> dict[str, Fernet]:
+    return dict(zip((key_id(k) for k in keys), _fernets(keys)[1]))
+
+
+def _open(stored: str) -> bytes:
+    """Decrypt a stored value with the key its id names (or, for an old value, any key)."""
+    kid, sep, token = stored.partition(KEY_ID_SEPARATOR)
+    if not sep:
+        return _multi().decrypt(stored.encode())
+    fernet = _by_id(configured_keys()).get(kid)
+    if fernet is None:
+        raise InvalidToken
+    return fernet.decrypt(token.encode())
+
+
+def _seal(payload: bytes) -> str:
+    keys = configured_keys()
+    first = _fernets(keys)[1][0]
+    return f"{key_id(keys[0])}{KEY_ID_SEPARATOR}{first.encrypt(payload).decode()}"
 
 
 @lru_cache(maxsize=4)
@@ -58,15 +106,16 @@ def validate_keys() -> None:
 
 
 def encrypt(value: Any, *, context: str) -> str:
-    """Encrypt a JSON-serialisable value bound to ``context``; return text for a TextField."""
+    """Encrypt a JSON-serialisable value bound to ``context``; return text for a TextField,
+    led by the id of the (first) key that encrypted it."""
     payload = json.dumps({"c": context, "v": value}, separators=(",", ":")).encode()
-    return _multi().encrypt(payload).decode()
+    return _seal(payload)
 
 
 def decrypt(token: str, *, context: str) -> Any:
     """Decrypt a value written by ``encrypt`` for the same ``context``."""
     try:
-        payload = json.loads(_multi().decrypt(token.encode()))
+        payload = json.loads(_open(token))
     except InvalidToken:
         raise EncryptionKeyUnavailable(
             f"Stored secrets cannot be decrypted with the keys in {KEYS_SETTING}; "
@@ -79,18 +128,13 @@ def decrypt(token: str, *, context: str) -> Any:
 
 def is_current(token: str) -> bool:
     """Return True when ``token`` was written with the first (newest) key."""
-    first = _fernets(configured_keys())[1][0]
-    try:
-        first.decrypt(token.encode())
-    except InvalidToken:
-        return False
-    return True
+    return key_id_of(token) == configured_key_ids()[0]
 
 
 def rotate(token: str) -> str:
     """Re-encrypt ``token`` with the first key; raise when no configured key opens it."""
     try:
-        return _multi().rotate(token.encode()).decode()
+        return _seal(_open(token))
     except InvalidToken:
         raise EncryptionKeyUnavailable(
             f"A stored secret cannot be decrypted with any key in {KEYS_SETTING}; "
@@ -101,7 +145,7 @@ def rotate(token: str) -> str:
 def can_decrypt(token: str) -> bool:
     """Return True when some configured key opens ``token`` (context is not checked)."""
     try:
-        _multi().decrypt(token.encode())
+        _open(token)
     except InvalidToken:
         return False
     return True

@@ -36,7 +36,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from services_catalog.schema import host_matches
+from services_catalog.fields import DEFAULT_PORTS, HOST_ENTRY_RE, host_matches
 
 from .errors import HostNotAllowed, UpstreamError, UpstreamTimeout, ValidationFailed
 
@@ -45,6 +45,20 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_BACKOFF_SECONDS = 30.0
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+# Ranges of IANA's special-purpose registries that Python's ``is_global`` still calls
+# global (or that were deprecated after the table it follows was written).
+_NOT_GLOBAL = tuple(ipaddress.ip_network(n) for n in (
+    "fec0::/10",        # site-local (deprecated by RFC 3879, still routed inside sites)
+    "3fff::/20",        # documentation (RFC 9637)
+    "5f00::/16",        # SRv6 SIDs (RFC 9602)
+    "2001::/23",        # IETF protocol assignments
+    "2001:db8::/32",    # documentation
+    "100::/64",         # discard-only
+    "ff00::/8",         # multicast
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
+    "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+))
 
 
 class BlockedAddress(OSError):
@@ -64,6 +78,8 @@ def is_blocked_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> boo
             return is_blocked_address(ip.sixtofour)
         if ip.teredo is not None:
             return True
+    if any(ip.version == net.version and ip in net for net in _NOT_GLOBAL):
+        return True
     return not ip.is_global or ip.is_multicast or ip.is_reserved or ip.is_unspecified
 
 
@@ -88,10 +104,15 @@ class _GuardedConnectionMixin:
                 last_error = BlockedAddress(f"{host} resolves to a private or reserved address")
                 continue
             sock = socket.socket(family, socktype, proto)
+            watch = current_watchdog()
             try:
                 for option in self.socket_options or ():
                     sock.setsockopt(*option)
-                sock.settimeout(self.timeout if isinstance(self.timeout, (int, float)) else None)
+                timeout = self.timeout if isinstance(self.timeout, (int, float)) else None
+                if watch is not None:  # connect and the TLS handshake count against the deadline too
+                    watch.sock = sock
+                    timeout = max(0.001, min(timeout or watch.remaining(), watch.remaining()))
+                sock.settimeout(timeout)
                 sock.connect(sockaddr)
                 return sock
             except OSError as exc:
@@ -105,7 +126,7 @@ class _GuardedConnectionMixin:
 
     def request(self, *args, **kwargs):
         # Let the deadline watchdog of the current call find the socket in use.
-        watch = getattr(_local, "watchdog", None)
+        watch = current_watchdog()
         if watch is not None:
             watch.connection = self
         return super().request(*args, **kwargs)
@@ -137,34 +158,57 @@ class GuardedAdapter(HTTPAdapter):
 _local = threading.local()
 
 
+def current_watchdog() -> "_Watchdog | None":
+    stack = getattr(_local, "watchdogs", None)
+    return stack[-1] if stack else None
+
+
 class _Watchdog:
-    """Cut the connection in use when the total deadline passes (stops slow-drip bodies)."""
+    """Cut the connection in use when the total deadline passes: connect, TLS handshake,
+    headers and the whole body alike (stops slow-drip answers at any stage).
+
+    Watchdogs nest: a call made while another runs (a token refresh inside an invoke) is
+    watched by its own deadline, and the outer one never cuts the inner call's socket.
+    """
 
     def __init__(self, seconds: float):
         self.connection = None
+        self.sock = None
         self.fired = False
         self.done = False
         self.deadline = time.monotonic() + max(0.0, seconds)
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
 
     def fire(self) -> None:
         if self.done:  # finished while the watcher was getting to it
             return
         self.fired = True
-        sock = getattr(self.connection, "sock", None)
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        for sock in (getattr(self.connection, "sock", None), self.sock):
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     def __enter__(self) -> "_Watchdog":
-        _local.watchdog = self
+        if getattr(_local, "watchdogs", None) is None:
+            _local.watchdogs = []
+        _local.watchdogs.append(self)
         _deadlines.watch(self)
         return self
 
     def __exit__(self, *exc) -> None:
         self.done = True
-        _local.watchdog = None
+        self.connection = self.sock = None
+        if self in _local.watchdogs:
+            _local.watchdogs.remove(self)
+
+
+def deadline(seconds: float) -> _Watchdog:
+    """One overall deadline for the outbound calls made inside the ``with`` block."""
+    return _Watchdog(seconds)
 
 
 class _DeadlineWatcher:
@@ -266,8 +310,54 @@ class UpstreamResponse:
         return self.headers.get("content-type", "")
 
 
+@dataclass(frozen=True)
+class Destination:
+    """Where a service's credentials may go: a host pattern reached with one scheme and port."""
+
+    scheme: str
+    pattern: str
+    port: int
+
+    @classmethod
+    def parse(cls, entry: str) -> "Destination":
+        """``host`` (https on 443) or ``scheme://host[:port]`` (see services_catalog.schema)."""
+        match = HOST_ENTRY_RE.match(entry.strip().lower())
+        if match is None:
+            return cls("https", entry.strip().lower(), 443)
+        scheme = match.group("scheme") or "https"
+        return cls(scheme, match.group("host"), int(match.group("port") or DEFAULT_PORTS[scheme]))
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.pattern}" + ("" if DEFAULT_PORTS[self.scheme] == self.port else f":{self.port}")
+
+
+def origin_entry(url: str) -> str:
+    """The allowed-host entry naming exactly ``url``'s scheme, host and port."""
+    scheme, host, port = _origin(url)
+    return f"{scheme}://{host}:{port}"
+
+
+def service_destinations(service) -> tuple[str, ...]:
+    """The allowed-host entries of ``service``, plus its ``base_url``'s own scheme and port
+    (the admin wrote them there) when an entry allows that host."""
+    entries = tuple(service.allowed_hosts)
+    base_url = getattr(service, "base_url", None)
+    if base_url:
+        try:
+            base = origin_entry(base_url)
+        except ValueError:
+            return entries
+        if host_matches(host_of(base_url), tuple(Destination.parse(e).pattern for e in entries)):
+            entries += (base,)
+    return entries
+
+
 def check_url(url: str, allowed_hosts: Iterable[str]) -> str:
-    """Return the host of ``url`` after checking scheme, shape and the allow-list."""
+    """Return the host of ``url`` after checking scheme, shape, port and the allow-list.
+
+    Each allowed entry names a scheme and a port (a bare host: https on 443), so a call is
+    never downgraded to plain http nor sent to another port than the service names.
+    """
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -282,10 +372,18 @@ def check_url(url: str, allowed_hosts: Iterable[str]) -> str:
         raise ValidationFailed.field("url", "The URL has no host.")
     if "\\" in url or any(ord(c) < 33 for c in url):
         raise ValidationFailed.field("url", "The URL contains characters that are not allowed.")
-    if port is not None and port not in (80, 443) and not _private_networks_allowed():
-        raise HostNotAllowed(f"Port {port} is not allowed.")
-    if not host_matches(host, tuple(allowed_hosts)):
+    destinations = [Destination.parse(entry) for entry in allowed_hosts]
+    matching = [d for d in destinations if host_matches(host, (d.pattern,))]
+    if not matching:
         raise HostNotAllowed(f"The host {host} is not in this service's allowed hosts.")
+    port = port or DEFAULT_PORTS[parts.scheme]
+    if not any((d.scheme, d.port) == (parts.scheme, port) for d in matching):
+        named = ", ".join(sorted({str(d) for d in matching}))
+        if parts.scheme == "http" and any(d.scheme == "https" for d in matching):
+            raise HostNotAllowed(f"Refused to send over plain http: this service reaches {host} only as {named}.")
+        raise HostNotAllowed(f"Refused {parts.scheme}://{host}:{port}: this service reaches {host} only as {named}.")
+    if port not in (80, 443) and not _private_networks_allowed():
+        raise HostNotAllowed(f"Port {port} is not allowed.")  # only web ports on public networks
     if not _private_networks_allowed():
         try:
             literal = ipaddress.ip_address(host.strip("[]"))
@@ -304,6 +402,10 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     default = {"http": 80, "https": 443}.get(parts.scheme)
     return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+
+def same_origin(a: str, b: str) -> bool:
+    return _origin(a) == _origin(b)
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -341,7 +443,10 @@ def send(
     deadline = time.monotonic() + timeout
     with _Watchdog(timeout) as watchdog:
         try:
-            return _send_with_retries(request, allowed_hosts, auth, deadline, timeout, retries, max_bytes, on_response)
+            answer = _send_with_retries(request, allowed_hosts, auth, deadline, timeout, retries, max_bytes, on_response)
+            if watchdog.fired:  # cut mid-answer (headers end at EOF): what was read is not the answer
+                raise UpstreamTimeout()
+            return answer
         except (UpstreamError, HostNotAllowed) as exc:
             if watchdog.fired and not isinstance(exc, HostNotAllowed):
                 raise UpstreamTimeout() from None

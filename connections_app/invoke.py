@@ -9,9 +9,11 @@ in the upstream answer is scrubbed from it.
 from __future__ import annotations
 
 import base64
+import functools
 import json as jsonlib
+import re
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import parse_qsl, unquote_plus, urljoin, urlsplit
 
 import requests
 from django.conf import settings
@@ -19,10 +21,10 @@ from django.utils import timezone
 
 from . import hot_cache, http, invocation_logs, selectors
 from .auth import strategy_for
-from .errors import ConnectionsError, ValidationFailed
+from .errors import ConnectionsError, HostNotAllowed, ValidationFailed
 from .models import Connection, InvocationLog
 from .observability.metrics import observe_invoke
-from .services import actor_name, connection_require_ready
+from .services import actor_name, connection_require_ready, event_record
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 MAX_RETRIES = 5
@@ -31,6 +33,12 @@ REDACTED = b"[redacted]"
 FORBIDDEN_HEADERS = frozenset({
     "host", "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-authorization",
     "proxy-connection", "te", "trailer", "upgrade",
+})
+# Headers that tell a server who the client is or which host it asked for: a caller could
+# use them to steer an upstream behind a proxy; they never come from the caller.
+FORWARDING_HEADERS = frozenset({
+    "forwarded", "via", "x-real-ip", "x-client-ip", "true-client-ip", "x-host", "x-original-host", "x-original-url",
+    "x-rewrite-url",
 })
 HOP_BY_HOP = FORBIDDEN_HEADERS | {"proxy-authenticate", "set-cookie"}
 
@@ -63,7 +71,7 @@ def _one_line(value) -> bool:
     return not any(isinstance(i, str) and any(c in i for c in "\r\n\0") for i in items)
 
 
-def _check_request(method, params, headers, json, form, body, timeout, retries, injected: set[str]) -> None:
+def _check_request(url, method, params, headers, json, form, body, timeout, retries, injected: set[str]) -> None:
     """The limits every caller is held to (the REST API's serializer, the MCP tools and
     connection tests alike): a known method, one-line names and values, the timeout and
     retry ranges, one body at most, no transport headers, and no caller value where a
@@ -84,11 +92,16 @@ def _check_request(method, params, headers, json, form, body, timeout, retries, 
     if sum(x is not None for x in (json, form, body)) > 1:
         raise ValidationFailed.field("body", "Send at most one of json, form and body.")
     for key in headers or {}:
-        if key.lower() in FORBIDDEN_HEADERS:
+        if key.lower() in FORBIDDEN_HEADERS | FORWARDING_HEADERS or key.lower().startswith("x-forwarded-"):
             raise ValidationFailed.field("headers", f"The header {key!r} cannot be set.")
-    # A caller value that collides with an injected credential is refused, never merged.
-    for field, values in (("headers", headers), ("params", params), ("form", form)):
-        for key in values or {}:
+    # A caller value that collides with an injected credential is refused, never merged:
+    # wherever it comes from, the upstream would see two values and may pick the caller's.
+    for field, names in (
+        ("headers", headers or {}), ("params", params or {}), ("form", form or {}),
+        ("url", [k for k, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)]),
+        ("body", [k for k, _ in parse_qsl(body, keep_blank_values=True)] if isinstance(body, str) else []),
+    ):
+        for key in names:
             if key.lower() in injected:
                 raise ValidationFailed.field(field, f"{key!r} is set by the connection's credentials.")
 
@@ -119,15 +132,17 @@ def invoke(
         service = selectors.connection_service(conn, with_secrets=True)
     strategy = strategy_for(service)
     full_url = resolve_url(url, service.base_url)
-    _check_request(method, params, headers, json, form, body, timeout, retries, strategy.injected_names())
+    _check_request(full_url, method, params, headers, json, form, body, timeout, retries, strategy.injected_names())
     request = http.OutboundRequest(
         method=method, url=full_url, params=params, headers={**service.default_headers, **(headers or {})}, json=json, form=form,
         body=body.encode() if body is not None else None,
     )
+    destinations = http.service_destinations(service)
     try:
-        http.check_url(full_url, service.allowed_hosts)  # before any refresh or byte is sent
+        http.check_url(full_url, destinations)  # before any refresh or byte is sent
     except ConnectionsError as exc:
         _log(conn, actor, timezone.now(), method, http.public_url(request), None, 0, exc.code)
+        _audit_refusal(organisation, actor, conn, exc)
         raise
     credentials = conn.credentials
     secrets_seen = strategy.secret_values(credentials)
@@ -140,8 +155,10 @@ def invoke(
         secrets_seen += strategy.secret_values(credentials)
 
         def on_response(response: requests.Response) -> bool:
-            # An upstream 401 gets one refresh and one retry (the token may have died early).
-            if response.status_code != 401:
+            # An upstream 401 gets one refresh and one retry (the token may have died early),
+            # but only from the origin that received the token: another allowed host reached
+            # by a redirect never saw it, and its 401 says nothing about it.
+            if response.status_code != 401 or not http.same_origin(response.url, full_url):
                 return False
             fresh = tokens.refresh_after_401(connection=conn, service=service, rejected=credentials)
             if fresh is None:
@@ -155,16 +172,26 @@ def invoke(
     started = timezone.now()
     try:
         upstream = observe_invoke(  # counts the outcome and times it (observability/metrics.py)
-            http.send, request, allowed_hosts=service.allowed_hosts, auth=auth, timeout=float(timeout), retries=retries,
+            http.send, request, allowed_hosts=destinations, auth=auth, timeout=float(timeout), retries=retries,
             on_response=on_response,
         )
     except ConnectionsError as exc:
         _log(conn, actor, started, method, http.public_url(request), None, 0, exc.code)
+        _audit_refusal(organisation, actor, conn, exc)
         raise
     if refreshed_after_401 and upstream.status_code == 401:
         tokens.mark_needs_reauth(connection=conn, reason="The service refused a freshly refreshed token (401).")
     _log(conn, actor, started, method, upstream.url, upstream.status_code, upstream.elapsed_ms, "")
     return envelope(upstream, secrets_seen)
+
+
+def _audit_refusal(organisation, actor, conn: Connection, exc: ConnectionsError) -> None:
+    """A refused destination (host, scheme, port, address) leaves an audit event."""
+    if isinstance(exc, HostNotAllowed):
+        event_record(
+            organisation=organisation, actor=actor_name(actor), action="invoke.refused", target=conn.link_name,
+            data={"code": exc.code, "reason": exc.message[:300]},
+        )
 
 
 def _log(conn: Connection, actor, at, method: str, url: str, status_code, elapsed_ms: int, error: str) -> None:
@@ -175,20 +202,81 @@ def _log(conn: Connection, actor, at, method: str, url: str, status_code, elapse
     ))
 
 
+def _char_pattern(ch: str) -> bytes:
+    """Every spelling of one character an upstream may echo: itself, percent-encoded in
+    either case (per UTF-8 byte), a JSON escape (``\\uXXXX``, ``\\/``), ``+`` for a space."""
+    def hexcase(text: str) -> str:
+        return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in text)
+
+    spellings = [re.escape(ch), "".join("%" + hexcase(f"{b:02X}") for b in ch.encode())]
+    if len(ch.encode("utf-16-be")) == 2:
+        spellings.append(r"\\u" + hexcase(f"{ord(ch):04X}"))
+    if ch == "/":
+        spellings.append(r"\\/")
+    if ch == " ":
+        spellings.append(r"\+")
+    return ("(?:" + "|".join(spellings) + ")").encode()
+
+
+@functools.lru_cache(maxsize=256)
+def _encoded_echo(secret: str) -> re.Pattern:
+    """The pattern of every encoded spelling of ``secret``, compiled once per secret and
+    process (compiling costs milliseconds for a long token; matching is fast)."""
+    return re.compile(b"".join(_char_pattern(ch) for ch in secret))
+
+
+class Redaction:
+    """What to replace by ``[redacted]``: literal forms (plain, base64) on the fast path; the
+    encoded spellings only when a body holds ``%``, ``\\`` or ``+``."""
+
+    def __init__(self, secrets: list[str]):
+        given = {s for s in secrets if s and len(s) >= 4}
+        literals: set[bytes] = set()
+        for secret in given:
+            raw = secret.encode()
+            literals.update({raw, base64.b64encode(raw), base64.urlsafe_b64encode(raw).rstrip(b"=")})
+        self.literals = sorted(literals, key=len, reverse=True)
+        # The strategies hand over quoted spellings too; one pattern per decoded secret
+        # matches all of them.
+        self.secrets = sorted({unquote_plus(s) for s in given} | given, key=len, reverse=True)
+
+    def apply(self, data: bytes) -> bytes:
+        for literal in self.literals:
+            data = data.replace(literal, REDACTED)
+        if self.secrets and (b"%" in data or b"\\" in data or b"+" in data):
+            for secret in self.secrets:
+                data = _encoded_echo(secret).sub(REDACTED, data)
+        return data
+
+
 def scrub(data: bytes, secrets: list[str]) -> bytes:
-    for secret in secrets:
-        if secret:
-            data = data.replace(secret.encode(), REDACTED)
-    return data
+    """Replace every echo of a secret in ``data`` by ``[redacted]``: plain, base64 (as in
+    a Basic header), percent-encoded in either case and JSON-escaped."""
+    return Redaction(secrets).apply(data)
+
+
+def _scrub_decoded(value: Any, redaction) -> Any:
+    """Scrub the strings of a decoded JSON body too: an escape such as ``\\u0041`` spelled
+    only some characters of a secret, and decoding joins them again."""
+    if isinstance(value, str):
+        return redaction.apply(value.encode()).decode() if value else value
+    if isinstance(value, list):
+        return [_scrub_decoded(v, redaction) for v in value]
+    if isinstance(value, dict):
+        return {_scrub_decoded(k, redaction): _scrub_decoded(v, redaction) for k, v in value.items()}
+    return value
 
 
 def envelope(upstream: http.UpstreamResponse, secrets: list[str]) -> dict:
-    content = scrub(upstream.content, secrets)
+    redaction = Redaction(secrets)
+    content = redaction.apply(upstream.content)
     headers = {
-        k: scrub(v.encode("latin-1", "replace"), secrets).decode("latin-1")
+        k: redaction.apply(v.encode("latin-1", "replace")).decode("latin-1")
         for k, v in upstream.headers.items() if k not in HOP_BY_HOP
     }
     body, encoding = decode_body(content, upstream.content_type)
+    if encoding != "base64":
+        body = _scrub_decoded(body, redaction)
     return {
         "status_code": upstream.status_code, "headers": headers, "body": body,
         "body_encoding": encoding, "elapsed_ms": upstream.elapsed_ms,

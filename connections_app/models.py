@@ -117,6 +117,9 @@ class CustomService(EncryptedFieldsMixin, models.Model):
     name = models.CharField(max_length=100)
     definition = models.JSONField()
     client_secret_encrypted = models.TextField(blank=True, editable=False)
+    # Set when the provider refused this service's client (invalid_client); cleared when
+    # the client secret is given again.
+    client_refused_at = models.DateTimeField(null=True, blank=True, editable=False)
     uid = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -137,6 +140,8 @@ class ServiceClient(EncryptedFieldsMixin, models.Model):
     service_link_name = models.CharField(max_length=50)
     client_id = models.CharField(max_length=500)
     client_secret_encrypted = models.TextField(blank=True, editable=False)
+    # Set when the provider refused this client (invalid_client); cleared when it is set again.
+    client_refused_at = models.DateTimeField(null=True, blank=True, editable=False)
     uid = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -172,6 +177,10 @@ class Connection(EncryptedFieldsMixin, models.Model):
     connected_at = models.DateTimeField(null=True, blank=True)
     last_refreshed_at = models.DateTimeField(null=True, blank=True)
     refresh_failing_since = models.DateTimeField(null=True, blank=True)
+    # Backoff after failed refreshes: no refresh is tried before refresh_retry_at, whoever
+    # asks (invokes, the sweep); it doubles per failure, with jitter (tokens.py).
+    refresh_retry_at = models.DateTimeField(null=True, blank=True, editable=False)
+    refresh_failures = models.PositiveIntegerField(default=0, editable=False)
     # A short lease that makes refresh single-flight across processes (see tokens.py).
     refresh_lock_until = models.DateTimeField(null=True, blank=True, editable=False)
     refresh_lock_owner = models.CharField(max_length=32, blank=True, editable=False)

@@ -26,7 +26,7 @@ from .models import Event, Organisation
 
 logger = logging.getLogger(__name__)
 
-WEBHOOK_EVENTS = frozenset({"connection.needs_reauth", "connection.connected", "connection.revoked"})
+WEBHOOK_EVENTS = frozenset({"connection.needs_reauth", "connection.connected", "connection.revoked", "service.client_refused"})
 SIGNATURE_HEADER = "Connections-Signature"
 
 
@@ -75,7 +75,7 @@ def deliver(event: Event) -> int:
             headers={"Content-Type": "application/json", "Connections-Event": event.action,
                      "Connections-Delivery": str(event.pk), SIGNATURE_HEADER: sign(body, secret)},
         ),
-        allowed_hosts=[(urlsplit(url).hostname or "").lower()], auth=None, timeout=10, max_bytes=64 * 1024,
+        allowed_hosts=[http.origin_entry(url)], auth=None, timeout=10, max_bytes=64 * 1024,
     )
     return response.status_code
 

@@ -53,9 +53,16 @@ def redirect_uri(flow: str) -> str:
 
 
 # -- start -------------------------------------------------------------------------------
-def start(*, link_token: str, browser_token: str | None) -> Started:
-    """Consume a one-time authorize link and return where to send the browser."""
-    now = timezone.now()
+@dataclass
+class LinkPreview:
+    """What the Continue page shows about a one-time link (nothing secret)."""
+
+    service_name: str
+    organisation_name: str
+    connection_name: str
+
+
+def _usable_link(link_token: str, now) -> AuthorizeLink:
     link = AuthorizeLink.objects.select_related("connection__organisation", "connection__custom_service").filter(
         token_hash=sha256_hex(link_token or "")
     ).first()
@@ -65,6 +72,22 @@ def start(*, link_token: str, browser_token: str | None) -> Started:
         raise FlowError("Link already used", "This authorize link was already used. Ask for a new one (Reconnect).")
     if link.expires_at <= now:
         raise FlowError("Link expired", "This authorize link has expired (links last 30 minutes). Ask for a new one.")
+    return link
+
+
+def link_preview(*, link_token: str) -> LinkPreview:
+    """Check a one-time link without using it up (a GET, a HEAD, a link-preview bot)."""
+    link = _usable_link(link_token, timezone.now())
+    connection = link.connection
+    service = selectors.connection_service(connection)
+    return LinkPreview(service_name=service.name, organisation_name=connection.organisation.name, connection_name=connection.name)
+
+
+def start(*, link_token: str, browser_token: str | None) -> Started:
+    """Consume a one-time authorize link and return where to send the browser (the person
+    pressed Continue: a POST)."""
+    now = timezone.now()
+    link = _usable_link(link_token, now)
     # Single use even under concurrency: only one request can flip used_at.
     if AuthorizeLink.objects.filter(pk=link.pk, used_at__isnull=True).update(used_at=now) != 1:
         raise FlowError("Link already used", "This authorize link was already used. Ask for a new one (Reconnect).")

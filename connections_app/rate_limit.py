@@ -62,3 +62,27 @@ def invoke_window(organisation_id: int, now: float) -> tuple[str, float, int, in
 @functools.lru_cache(maxsize=8)
 def _parse_rate(rate: str) -> tuple[int, int]:
     return SimpleRateThrottle.parse_rate(None, rate)
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """``"10/min"`` -> (10, 60); the units DRF's throttles take (s, min, hour, day)."""
+    count, _, period = rate.partition("/")
+    seconds = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}[period.strip() or "min"]
+    return int(count), seconds
+
+
+def allow(*, scope: str, key: str, rate: str) -> bool:
+    """Count one hit of ``key`` in ``scope``; False once the rate's budget is spent. A
+    cache that is down lets the hit through (the door stays usable; it is only slower to
+    abuse with the cache up)."""
+    limit, window = parse_rate(rate)
+    try:
+        return hit(f"rl:{scope}:{key}", window) <= limit
+    except Exception:  # noqa: BLE001 - Redis down: do not lock people out
+        return True
+
+
+def client_address(request) -> str:
+    """The address to count a browser's hits against (REMOTE_ADDR: the proxy in front
+    sets it; a client's own X-Forwarded-For is not trusted)."""
+    return request.META.get("REMOTE_ADDR") or "unknown"

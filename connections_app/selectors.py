@@ -119,6 +119,7 @@ def _last_used_subquery():
 LISTED_FIELDS = (
     "organisation_id", "link_name", "name", "service_link_name", "custom_service_id", "status", "scopes", "config",
     "credentials_hint", "created_by_id", "created_at", "connected_at", "expires_at", "last_refreshed_at", "error",
+    "refresh_retry_at",
 )
 
 

@@ -148,15 +148,92 @@ def custom_service_update(*, organisation: Organisation, actor, link_name: str, 
         if secret is None and definition.is_oauth:
             secret = custom.read_secret("client_secret")
         _require_client(definition, secret)
+        # Credentials are write-only: an admin who cannot read them must not be able to
+        # send them somewhere new either. A change that widens where they go needs the
+        # client secret again, and the connections holding credentials give them again.
+        try:
+            previous = ServiceDefinition.from_dict(custom.definition, source="custom service", kind="custom")
+        except SchemaError:  # stored under older rules: treat every destination as new
+            previous = None
+        repointed = _repointed(previous, definition) if previous else ["every destination"]
+        holders = Connection.objects.filter(custom_service=custom).exclude(credentials_encrypted="")
+        if repointed and holders.exists() and definition.is_oauth and not secret_changed:
+            key = f"{definition.auth.section}.{definition.auth.client_fields[1]}"
+            raise Conflict(
+                f"This change would send stored credentials to new destinations ({', '.join(repointed)}). Send {key} "
+                "again in the same request to confirm: the connections holding credentials will then need new consent.",
+                fields={key: ["Required again for this change."]},
+            )
         custom.definition = definition.to_dict()
         custom.name = definition.name
         custom.write_secret("client_secret", secret if definition.is_oauth else None)
+        if secret_changed:
+            custom.client_refused_at = None  # a new secret: refreshes may try again
         custom.save()
         event_record(
             organisation=organisation, actor=actor_name(actor), action="service.updated", target=link_name,
             data={"client_secret_changed": secret_changed},
         )
+        if repointed:
+            reset = _connections_forget_credentials(organisation=organisation, holders=holders, changes=repointed)
+            event_record(
+                organisation=organisation, actor=actor_name(actor), action="service.destinations_changed", target=link_name,
+                data={"changes": repointed, "connections_reset": reset},
+            )
     return custom
+
+
+REPOINTING_URLS = {
+    "oauth2": ("token_url", "refresh_url", "revoke_url"),
+    "oauth1": ("request_token_url", "access_token_url"),
+}
+
+
+def _repointed(old: ServiceDefinition, new: ServiceDefinition) -> list[str]:
+    """What in ``new`` sends credentials somewhere ``old`` did not (narrowing is free)."""
+    from . import http  # noqa: PLC0415
+
+    changes = []
+    before = [http.Destination.parse(e) for e in http.service_destinations(old)]
+    for entry in http.service_destinations(new):
+        d = http.Destination.parse(entry)
+        if not any(_covers(o, d) for o in before):
+            changes.append(f"allowed host {d}")
+    if old.base_url and new.base_url and http.origin_entry(old.base_url) != http.origin_entry(new.base_url):
+        changes.append("base_url host")
+    for block, names in REPOINTING_URLS.items():
+        old_block, new_block = getattr(old, block), getattr(new, block)
+        for name in names:
+            if old_block and new_block and getattr(old_block, name) != getattr(new_block, name):
+                changes.append(f"{block}.{name}")
+    if old.param_type != new.param_type:
+        changes.append("param_type")
+    return list(dict.fromkeys(changes))
+
+
+def _covers(old, new) -> bool:
+    if (old.scheme, old.port) != (new.scheme, new.port):
+        return False
+    return old.pattern == new.pattern or (old.pattern.startswith("*.") and new.pattern.endswith(old.pattern[1:]))
+
+
+def _connections_forget_credentials(*, organisation: Organisation, holders, changes: list[str]) -> int:
+    """Wipe the credentials of the service's connections (they were given for the old
+    destinations) and ask for them again: ``needs_reauth``, one event each."""
+    reason = (
+        f"The service's destinations changed ({', '.join(changes)[:200]}); its credentials were removed. "
+        "Reconnect, or enter the credentials again."
+    )
+    names = list(holders.values_list("link_name", flat=True))
+    holders.update(
+        status=ConnectionStatus.NEEDS_REAUTH, credentials_encrypted="", credentials_hint="", expires_at=None,
+        refresh_retry_at=None, refresh_failures=0, error=reason[:1000],
+    )
+    hot_cache.changed(organisation_id=organisation.pk)  # every connection of the organisation's entries
+    for name in names:
+        event_record(organisation=organisation, actor="system", action="connection.needs_reauth", target=name,
+                     data={"reason": reason[:300]})
+    return len(names)
 
 
 def custom_service_delete(*, organisation: Organisation, actor, link_name: str) -> None:
@@ -189,6 +266,7 @@ def service_client_set(*, organisation: Organisation, actor, link_name: str, cli
         )
         client.client_id = client_id
         client.write_secret("client_secret", client_secret)
+        client.client_refused_at = None  # a new client: refreshes may try again
         client.save()
         event_record(organisation=organisation, actor=actor_name(actor), action="service.client_set", target=service.link_name)
     return client

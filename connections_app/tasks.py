@@ -5,9 +5,11 @@ expires within ``CONNECTIONS_REFRESH_AHEAD_SECONDS`` and enqueues them in batche
 (``refresh_connections``), spread out by a random countdown so a large backlog does not hit
 the provider at once. It marks each connection it enqueues (``refresh_queued_at``), so that
 while a backlog is being worked off the next sweeps do not enqueue it again. A connection
-whose refresh fails for a passing reason continues as a ``refresh_connection`` task of its
-own, which Celery retries with backoff. Refreshing is safe to run twice: under the
-per-connection lease it re-reads the row and does nothing when the token is no longer due.
+whose refresh fails for a passing reason waits out a backoff with jitter, stored on the
+connection (``refresh_retry_at``): no sweep and no invoke
+refreshes it before then. Refreshing is safe to run twice: under the per-connection lease it
+re-reads the row and does nothing when the token is no longer due. Every task runs under
+Celery's soft and hard time limits (CONNECTIONS_TASK_SOFT_TIME_LIMIT, _TIME_LIMIT).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import random
 from datetime import timedelta
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -42,17 +45,32 @@ class TransientRefreshError(Exception):
     """Raised to make Celery retry a refresh later (network, timeout, 5xx)."""
 
 
-def due_connection_ids(*, now=None, limit: int = SWEEP_CHUNK) -> list[int]:
-    """Connected connections whose token expires within the refresh-ahead window and that
-    no recent sweep has enqueued."""
-    now = now or timezone.now()
+def _candidates(now, *, after=None, limit: int = SWEEP_CHUNK) -> list[Connection]:
+    """Connected connections whose token expires within the refresh-ahead window, that no
+    recent sweep has enqueued and whose refresh backoff is over, by expiry (keyset after
+    ``after`` = (expires_at, pk))."""
     horizon = now + timedelta(seconds=settings.CONNECTIONS_REFRESH_AHEAD_SECONDS)
-    return list(
+    qs = (
         Connection.objects.filter(status=ConnectionStatus.CONNECTED, expires_at__isnull=False, expires_at__lte=horizon)
         .filter(Q(refresh_queued_at__isnull=True) | Q(refresh_queued_at__lt=now - QUEUED_GRACE))
-        .order_by("expires_at")
-        .values_list("pk", flat=True)[:limit]
+        .filter(Q(refresh_retry_at__isnull=True) | Q(refresh_retry_at__lte=now))
     )
+    if after is not None:
+        qs = qs.filter(Q(expires_at__gt=after[0]) | Q(expires_at=after[0], pk__gt=after[1]))
+    return list(qs.order_by("expires_at", "pk").only("pk", "expires_at", "last_refreshed_at", "connected_at")[:limit])
+
+
+def _is_due(connection: Connection, now) -> bool:
+    from .tokens import refresh_ahead  # noqa: PLC0415
+
+    return connection.expires_at <= now + refresh_ahead(connection)
+
+
+def due_connection_ids(*, now=None, limit: int = SWEEP_CHUNK) -> list[int]:
+    """The first due connections: within the refresh-ahead window, scaled down to half the
+    lifetime of short-lived tokens (tokens.refresh_ahead)."""
+    now = now or timezone.now()
+    return [c.pk for c in _candidates(now, limit=limit) if _is_due(c, now)]
 
 
 @shared_task(name="connections_app.tasks.refresh_due", ignore_result=True)
@@ -61,11 +79,16 @@ def refresh_due() -> int:
     (in the same transaction) so that the next sweep does not enqueue it again."""
     now = timezone.now()
     enqueued = 0
+    after = None
     while enqueued < SWEEP_LIMIT:
         with transaction.atomic():
-            ids = due_connection_ids(now=now)
-            if not ids:
+            rows = _candidates(now, after=after)
+            if not rows:
                 break
+            after = (rows[-1].expires_at, rows[-1].pk)
+            ids = [c.pk for c in rows if _is_due(c, now)]
+            if not ids:
+                continue
             Connection.objects.filter(pk__in=ids).update(refresh_queued_at=now)
             # Spread a big backlog over up to 30 s, so the providers are not hit all at once.
             jitter = min(MAX_JITTER_SECONDS, (enqueued + len(ids)) // 100)
@@ -85,12 +108,19 @@ def refresh_connections(connection_ids: list[int]) -> dict[str, int]:
     """Refresh a batch from the sweep. One that fails for a passing reason (network, 5xx)
     gets a task of its own, which Celery retries with backoff; the batch goes on."""
     outcomes: dict[str, int] = {}
-    for connection_id in connection_ids:
+    for position, connection_id in enumerate(connection_ids):
         try:
             outcome = refresh_one(connection_id)
         except TransientRefreshError:
-            refresh_connection.apply_async((connection_id,), countdown=random.uniform(1, 5))
-            outcome = "retrying"
+            # Its backoff is stored on the connection (tokens.backoff_delay); the sweep
+            # picks it up again once that has passed.
+            outcome = "backing-off"
+        except SoftTimeLimitExceeded:
+            # Out of time: hand the rest to a new task rather than be killed mid-refresh.
+            rest = connection_ids[position:]
+            refresh_connections.apply_async((rest,))
+            outcomes["requeued"] = len(rest)
+            break
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return outcomes
 
@@ -118,9 +148,10 @@ def refresh_one(connection_id: int, *, force: bool = False) -> str:
     connection = selectors.connection_by_id(connection_id)
     if connection is None or connection.status != ConnectionStatus.CONNECTED:
         return "skipped"
-    horizon = timezone.now() + timedelta(seconds=settings.CONNECTIONS_REFRESH_AHEAD_SECONDS)
-    if not force and (connection.expires_at is None or connection.expires_at > horizon):
+    if not force and (connection.expires_at is None or not _is_due(connection, timezone.now())):
         return "not-due"
+    if tokens.backing_off(connection):  # a task retried by Celery comes back later
+        raise TransientRefreshError("The connection's refresh backoff has not passed yet.")
     service = selectors.connection_service(connection, with_secrets=True)
     if not service.oauth2:
         return "skipped"

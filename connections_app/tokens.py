@@ -14,6 +14,8 @@ token; one the provider does not return keeps the old one.
 from __future__ import annotations
 
 import logging
+import math
+import random
 import secrets
 import time
 from datetime import timedelta
@@ -24,7 +26,7 @@ from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth1Session, OAuth2Session
 from django.conf import settings
 from django.db import connections, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -38,22 +40,26 @@ from .row_queries import Part, RowQuery
 
 logger = logging.getLogger(__name__)
 
-TOKEN_TIMEOUT_SECONDS = 20
 TOKEN_MAX_BYTES = 256 * 1024
 WAIT_SECONDS = 30
 INVOKE_REFRESH_LEEWAY = timedelta(seconds=60)
 # Provider answers that mean the grant is dead: only a person can fix it (re-consent).
-TERMINAL_ERRORS = {"invalid_grant", "unauthorized_client", "invalid_client", "access_denied", "invalid_scope"}
+TERMINAL_ERRORS = {"invalid_grant", "unauthorized_client", "access_denied", "invalid_scope"}
+# The provider refused the service's client itself: an admin fixes the client, once, for
+# every connection; the connections keep their grants.
+CLIENT_ERRORS = {"invalid_client"}
 
 
 class RefreshFailed(ConnectionsError):
-    """A refresh failed; ``terminal`` says whether retrying can help."""
+    """A refresh failed; ``terminal`` says whether retrying can help; ``client_refused``
+    that the service's OAuth client (not the connection) was refused."""
 
     code, status = "upstream_error", 502
 
-    def __init__(self, message: str, *, terminal: bool):
+    def __init__(self, message: str, *, terminal: bool, client_refused: bool = False):
         super().__init__(message)
         self.terminal = terminal
+        self.client_refused = client_refused
 
 
 class GuardedSessionMixin:
@@ -70,22 +76,37 @@ class GuardedSessionMixin:
         pass  # the adapter's pools are shared by every session of this process
 
     def request(self, method, url, *args, **kwargs):
-        http.check_url(url, [http.host_of(url)])  # scheme and private-address rules
-        deadline = time.monotonic() + TOKEN_TIMEOUT_SECONDS
-        kwargs.update(timeout=(10, TOKEN_TIMEOUT_SECONDS), stream=True, allow_redirects=False)
-        try:
-            response = super().request(method, url, *args, **kwargs)
-        except http.BlockedAddress:
-            raise UpstreamError("The token endpoint is on a private address.") from None
-        except requests.exceptions.Timeout:
-            raise UpstreamTimeout("The token endpoint did not answer in time.") from None
-        except requests.exceptions.RequestException:
-            raise UpstreamError("The token endpoint could not be reached.") from None
-        try:
-            response._content = http.read_capped(response, TOKEN_MAX_BYTES, deadline)
-        finally:
-            response.close()
+        """One token-endpoint call (exchange, refresh, client credentials, revocation, OAuth 1
+        token steps) under one overall deadline of its own: connect, headers and body."""
+        http.check_url(url, [http.origin_entry(url)])  # scheme and private-address rules
+        seconds = token_timeout()
+        with http.deadline(seconds) as watchdog:
+            deadline = watchdog.deadline
+            kwargs.update(timeout=(min(10, seconds), seconds), stream=True, allow_redirects=False)
+            try:
+                response = super().request(method, url, *args, **kwargs)
+                try:
+                    response._content = http.read_capped(response, TOKEN_MAX_BYTES, deadline)
+                finally:
+                    response.close()
+                if watchdog.fired:  # cut mid-answer: what was read is not the answer
+                    raise UpstreamTimeout()
+            except http.BlockedAddress:
+                raise UpstreamError("The token endpoint is on a private address.") from None
+            except (requests.exceptions.Timeout, UpstreamTimeout):
+                raise UpstreamTimeout("The token endpoint did not answer in time.") from None
+            except (requests.exceptions.RequestException, UpstreamError) as exc:
+                if watchdog.fired:
+                    raise UpstreamTimeout("The token endpoint did not answer in time.") from None
+                if isinstance(exc, UpstreamError):
+                    raise
+                raise UpstreamError("The token endpoint could not be reached.") from None
         return response
+
+
+def token_timeout() -> float:
+    """The overall deadline of one token-endpoint call (CONNECTIONS_TOKEN_TIMEOUT_SECONDS)."""
+    return float(settings.CONNECTIONS_TOKEN_TIMEOUT_SECONDS)
 
 
 class _TokenSession(GuardedSessionMixin, OAuth2Session):
@@ -116,6 +137,11 @@ def call_token_endpoint(fn, *args, token_path: str | None = None, **kwargs) -> d
         token = token_at_path(fn(*args, **kwargs), token_path)
     except OAuthError as exc:
         error = (exc.error or "error")[:60]
+        if error in CLIENT_ERRORS:
+            raise RefreshFailed(
+                f"The provider refused this service's OAuth client ({error}); an admin must set its client secret again.",
+                terminal=False, client_refused=True,
+            ) from None
         terminal = error in TERMINAL_ERRORS
         raise RefreshFailed(f"The provider refused the token request ({error}).", terminal=terminal) from None
     except requests.exceptions.HTTPError as exc:
@@ -123,21 +149,39 @@ def call_token_endpoint(fn, *args, token_path: str | None = None, **kwargs) -> d
         raise RefreshFailed(f"The token endpoint answered HTTP {status}.", terminal=False) from None
     except (UpstreamError, UpstreamTimeout) as exc:
         raise RefreshFailed(exc.message, terminal=False) from None
-    except ValueError:
-        raise RefreshFailed("The token endpoint's answer is not a JSON token.", terminal=False) from None
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+        # Authlib parses the answer (JSON, expires_in): whatever an answer holds, it is a
+        # failure to record and show, never a server error.
+        raise RefreshFailed("The token endpoint's answer is not a usable JSON token.", terminal=False) from None
     access_token = token.get("access_token") if isinstance(token, dict) else None
     if not isinstance(access_token, str) or not access_token or len(access_token) > 8192:
         raise RefreshFailed("The token endpoint's answer has no usable access_token.", terminal=False)
+    refresh_token = token.get("refresh_token")
+    if refresh_token is not None and (not isinstance(refresh_token, str) or len(refresh_token) > 8192):
+        raise RefreshFailed("The token endpoint's answer has an unusable refresh_token.", terminal=False)
     return dict(token)
 
 
-def _expires_at(token: dict):
-    expires_in = token.get("expires_in")
-    try:
-        seconds = int(expires_in)
-    except (TypeError, ValueError):
+MAX_EXPIRES_IN = 10 * 365 * 24 * 3600  # a longer promise is treated as this long
+
+
+def expires_in_seconds(value) -> int | None:
+    """``expires_in`` as whole seconds, or None when it is missing or unusable (a string
+    that is no number, NaN, infinite, negative, a boolean); a huge one is capped."""
+    if isinstance(value, bool) or value is None:
         return None
-    return timezone.now() + timedelta(seconds=max(0, seconds))
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return int(min(seconds, MAX_EXPIRES_IN))
+
+
+def _expires_at(token: dict):
+    seconds = expires_in_seconds(token.get("expires_in"))
+    return None if seconds is None else timezone.now() + timedelta(seconds=seconds)
 
 
 def credentials_from_token(token: dict, previous: dict | None = None) -> dict:
@@ -200,7 +244,7 @@ def _reload(connection: Connection) -> Connection:
     return Connection.objects.select_related("custom_service", "organisation").get(pk=connection.pk)
 
 
-def refresh(*, connection: Connection, service: ServiceDefinition, stale_access_token: str | None) -> dict:
+def refresh(*, connection: Connection, service: ServiceDefinition, stale_access_token: str | None, force: bool = False) -> dict:
     """Refresh the connection's token unless someone else already did; return credentials.
 
     ``stale_access_token`` is the token the caller saw: if the stored one differs when the
@@ -226,6 +270,8 @@ def refresh(*, connection: Connection, service: ServiceDefinition, stale_access_
         _require_connected(current)
         if _refreshed_by_another(current, creds, stale_access_token):
             return creds  # the winner before us stored a fresh token
+        if not force:
+            _require_no_backoff(current)
         fresh = _refresh_locked(current, service, creds, owner)
         stored = True
         return fresh
@@ -234,14 +280,50 @@ def refresh(*, connection: Connection, service: ServiceDefinition, stale_access_
             _release_lease(connection.pk, owner)
 
 
+def backing_off(connection: Connection) -> bool:
+    """True while a failed refresh's backoff runs: nobody refreshes before retry time."""
+    return connection.refresh_retry_at is not None and connection.refresh_retry_at > timezone.now()
+
+
+def _require_no_backoff(current: Connection) -> None:
+    if backing_off(current):
+        raise RefreshFailed(
+            f"Refreshing failed recently; the next try is at {current.refresh_retry_at:%Y-%m-%d %H:%M:%S} UTC.",
+            terminal=False,
+        )
+
+
 def _require_connected(current: Connection) -> None:
     if current.status != ConnectionStatus.CONNECTED:
         raise RefreshFailed(current.error or f"The connection is {current.status}.", terminal=True)
 
 
+def token_lifetime(connection: Connection) -> timedelta | None:
+    """How long the stored token was issued for (from when it was stored to its expiry)."""
+    start = connection.last_refreshed_at or connection.connected_at
+    if connection.expires_at is None or start is None or connection.expires_at <= start:
+        return None
+    return connection.expires_at - start
+
+
+def refresh_leeway(connection: Connection) -> timedelta:
+    """How long before expiry a call refreshes: 60 s, but at most a quarter of the token's
+    lifetime, so a token that lives a minute or less is used, not refreshed on every call."""
+    lifetime = token_lifetime(connection)
+    return INVOKE_REFRESH_LEEWAY if lifetime is None else min(INVOKE_REFRESH_LEEWAY, lifetime / 4)
+
+
+def refresh_ahead(connection: Connection) -> timedelta:
+    """How long before expiry the sweep refreshes: CONNECTIONS_REFRESH_AHEAD_SECONDS, but at
+    most half the token's lifetime (one sweep refresh per expiry, also for short tokens)."""
+    ahead = timedelta(seconds=settings.CONNECTIONS_REFRESH_AHEAD_SECONDS)
+    lifetime = token_lifetime(connection)
+    return ahead if lifetime is None else min(ahead, lifetime / 2)
+
+
 def _due(connection: Connection) -> bool:
-    """True when the stored token expires within the invoke leeway (60 s)."""
-    return connection.expires_at is not None and connection.expires_at <= timezone.now() + INVOKE_REFRESH_LEEWAY
+    """True when the stored token expires within the (scaled) invoke leeway."""
+    return connection.expires_at is not None and connection.expires_at <= timezone.now() + refresh_leeway(connection)
 
 
 def _refreshed_by_another(current: Connection, creds: dict, stale_access_token: str | None) -> bool:
@@ -252,6 +334,11 @@ def _refreshed_by_another(current: Connection, creds: dict, stale_access_token: 
 def _refresh_locked(connection: Connection, service: ServiceDefinition, creds: dict, owner: str) -> dict:
     config = service.oauth2
     try:
+        if client_refused(connection):
+            raise RefreshFailed(
+                "The provider refused this service's OAuth client (invalid_client); an admin must set its client "
+                "secret again.", terminal=False, client_refused=True,
+            )
         if fetches_own_token(service):
             token = own_token_request(service=service, scopes=connection.scopes, credentials=creds)
         else:
@@ -279,30 +366,85 @@ def _store_refreshed(connection: Connection, token: dict, *, previous: dict, own
     """
     fields = _token_fields(connection, token, previous=previous)
     now = fields["last_refreshed_at"]
-    ours = Q(refresh_lock_owner=owner)
-    written = Connection.objects.filter(pk=connection.pk, status=ConnectionStatus.CONNECTED).update(
+    # Only while the lease is still ours: a writer whose lease ran out (and was taken over
+    # by another refresh) must never overwrite the newer token that one stored.
+    written = Connection.objects.filter(pk=connection.pk, status=ConnectionStatus.CONNECTED, refresh_lock_owner=owner).update(
         **fields, connected_at=Coalesce("connected_at", Value(now)), updated_at=now, refresh_queued_at=None,
-        refresh_lock_until=Case(When(ours, then=Value(None)), default=F("refresh_lock_until")),
-        refresh_lock_owner=Case(When(ours, then=Value("")), default=F("refresh_lock_owner")),
+        refresh_lock_until=None, refresh_lock_owner="", refresh_retry_at=None, refresh_failures=0,
     )
-    if not written:
+    if written:
+        hot_cache.changed(connection_id=connection.pk)
+        return connection.read_secret("credentials")
+    current = _reload(connection)
+    if current.status != ConnectionStatus.CONNECTED:
         raise RefreshFailed("The connection was revoked or removed while its token was being refreshed.", terminal=True)
-    hot_cache.changed(connection_id=connection.pk)
-    return connection.read_secret("credentials")
+    logger.warning("refresh of connection %s outlived its lease; the token stored meanwhile is kept", connection.pk)
+    count_refresh("lease_lost")
+    return current.read_secret("credentials") or {}
 
 
 def _record_failure(connection: Connection, exc: RefreshFailed) -> None:
+    if exc.client_refused:
+        count_refresh("client_refused")
+        Connection.objects.filter(pk=connection.pk).update(error=exc.message[:1000], refresh_queued_at=None)
+        hot_cache.changed(connection_id=connection.pk)
+        service_client_mark_refused(connection=connection, reason=exc.message)
+        return
     count_refresh("needs_reauth" if exc.terminal else "transient_failure")
     now = timezone.now()
     if exc.terminal:
         mark_needs_reauth(connection=connection, reason=f"{exc.message} Reconnect to give consent again.")
         return
     failing_since = connection.refresh_failing_since or now
-    message = f"Refresh failed, will retry: {exc.message}"
+    failures = connection.refresh_failures + 1
+    retry_at = now + backoff_delay(failures)
+    message = f"Refresh failed, next try at {retry_at:%Y-%m-%d %H:%M:%S} UTC: {exc.message}"
     if connection.expires_at and connection.expires_at < now:
-        message = f"The token expired and refreshing has failed since {failing_since:%Y-%m-%d %H:%M} UTC: {exc.message}"
-    Connection.objects.filter(pk=connection.pk).update(refresh_failing_since=failing_since, error=message[:1000])
+        message = (
+            f"The token expired and refreshing has failed since {failing_since:%Y-%m-%d %H:%M} UTC "
+            f"(next try at {retry_at:%H:%M:%S} UTC): {exc.message}"
+        )
+    Connection.objects.filter(pk=connection.pk).update(
+        refresh_failing_since=failing_since, refresh_failures=failures, refresh_retry_at=retry_at,
+        refresh_queued_at=None, error=message[:1000],
+    )
     hot_cache.changed(connection_id=connection.pk)
+
+
+def backoff_delay(failures: int) -> timedelta:
+    """Exponential backoff with jitter: base × 2^(failures-1), capped, then a random 50-100 %
+    of it, so connections that failed together do not all come back at once."""
+    base = settings.CONNECTIONS_REFRESH_BACKOFF_SECONDS
+    cap = settings.CONNECTIONS_REFRESH_BACKOFF_MAX_SECONDS
+    delay = min(cap, base * 2 ** min(failures - 1, 30))
+    return timedelta(seconds=delay * random.uniform(0.5, 1.0))
+
+
+def _client_row(connection: Connection):
+    """The row that holds this connection's OAuth client: its custom service, or the
+    organisation's client for a preconfigured service."""
+    from .models import CustomService, ServiceClient  # noqa: PLC0415
+
+    if connection.custom_service_id:
+        return CustomService.objects.filter(pk=connection.custom_service_id)
+    return ServiceClient.objects.filter(organisation_id=connection.organisation_id, service_link_name=connection.service_link_name)
+
+
+def client_refused(connection: Connection) -> bool:
+    return _client_row(connection).filter(client_refused_at__isnull=False).exists()
+
+
+def service_client_mark_refused(*, connection: Connection, reason: str) -> None:
+    """Mark the service's client refused (once: one event, one notification)."""
+    from .services import event_record  # noqa: PLC0415
+
+    with transaction.atomic():
+        if _client_row(connection).filter(client_refused_at__isnull=True).update(client_refused_at=timezone.now()):
+            hot_cache.changed(organisation_id=connection.organisation_id)  # the custom service row is cached
+            event_record(
+                organisation=connection.organisation, actor="system", action="service.client_refused",
+                target=connection.service_link_name, data={"reason": reason[:300], "connection": connection.link_name},
+            )
 
 
 def mark_needs_reauth(*, connection: Connection, reason: str) -> None:
@@ -327,8 +469,10 @@ def ensure_fresh(*, connection: Connection, service: ServiceDefinition, credenti
         return credentials
     if not credentials.get("refresh_token") and not fetches_own_token(service):
         return credentials  # nothing to refresh with; the upstream will say if it is dead
-    service = _with_client(connection, service)
     try:
+        if backing_off(connection):  # however many calls come in, none refreshes before then
+            _require_no_backoff(connection)
+        service = _with_client(connection, service)
         return refresh(connection=connection, service=service, stale_access_token=credentials.get("access_token"))
     except RefreshFailed as exc:
         if exc.terminal:
@@ -345,6 +489,8 @@ def ensure_fresh(*, connection: Connection, service: ServiceDefinition, credenti
 def refresh_after_401(*, connection: Connection, service: ServiceDefinition, rejected: dict) -> dict | None:
     """After an upstream 401: refresh once (or take a refresh someone just made)."""
     if not rejected.get("refresh_token") and not fetches_own_token(service):
+        return None
+    if backing_off(connection):
         return None
     service = _with_client(connection, service)
     try:
@@ -412,8 +558,8 @@ def connection_refresh_now(*, organisation, actor, link_name: str) -> Connection
         raise ValidationFailed.field("link_name", "Only OAuth 2.0 connections have tokens to refresh.")
     connection_require_ready(connection)
     creds = connection.read_secret("credentials") or {}
-    try:
-        refresh(connection=connection, service=service, stale_access_token=creds.get("access_token"))
+    try:  # a person asked: no backoff wait
+        refresh(connection=connection, service=service, stale_access_token=creds.get("access_token"), force=True)
     except RefreshFailed as exc:
         if exc.terminal:
             from .errors import ConnectionNotReady  # noqa: PLC0415

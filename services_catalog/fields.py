@@ -205,12 +205,25 @@ class Verify(Shape):
         return self
 
 
+# An allowed-host entry: an optional scheme, the host pattern, an optional port. A bare
+# host means https on 443; "http://host[:port]" or "https://host:port" say otherwise.
+HOST_ENTRY_RE = re.compile(r"^(?:(?P<scheme>https?)://)?(?P<host>[^:/]*)(?::(?P<port>[0-9]{1,5}))?$")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def check_host_pattern(host: str) -> str:
-    """Return the normalised host pattern or raise ValueError (a leading ``*.`` = subdomains)."""
-    h = host.strip().lower()
+    """Return the normalised allowed-host entry or raise ValueError: a host pattern (a
+    leading ``*.`` = subdomains), with ``scheme://`` and ``:port`` kept unless they are
+    https on 443."""
+    match = HOST_ENTRY_RE.match(host.strip().lower())
+    h = match.group("host") if match else ""
     if not HOST_RE.match(h) or ".." in h or "*" in h[1:]:
         raise ValueError(f"{host!r} is not a host name (a leading '*.' allows subdomains).")
-    return h
+    scheme = match.group("scheme") or "https"
+    port = int(match.group("port") or DEFAULT_PORTS[scheme])
+    if not 0 < port < 65536:
+        raise ValueError(f"{host!r} has no valid port.")
+    return h if (scheme, port) == ("https", 443) else f"{scheme}://{h}:{port}"
 
 
 HostPattern = Annotated[str, AfterValidator(check_host_pattern), TEMPLATED]
@@ -227,6 +240,17 @@ def host_matches(host: str, patterns: tuple[str, ...] | list[str]) -> bool:
         elif host == pattern:
             return True
     return False
+
+
+def origin_entry_of(url: str) -> str:
+    """The allowed-host entry for an already validated URL: its host, with the scheme and
+    port written out unless they are https on 443 (``{placeholders}`` kept intact)."""
+    scheme, rest = url.split("://", 1)
+    scheme = scheme.lower()
+    host, _, port = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].lower().partition(":")
+    if scheme == "https" and port in ("", "443"):
+        return host
+    return f"{scheme}://{host}:{port or DEFAULT_PORTS[scheme]}"
 
 
 def hostname_of(url: str) -> str:

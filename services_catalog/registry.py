@@ -26,13 +26,13 @@ def catalog_dirs() -> list[Path]:
     return [BUILTIN_DIR, *(Path(d) for d in settings.CONNECTIONS_CATALOG_DIRS)]
 
 
-def load_file(path: Path) -> ServiceDefinition:
+def load_file(path: Path, *, https_only: bool = True) -> ServiceDefinition:
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - a safe loader
     except (OSError, yaml.YAMLError) as exc:
         raise ImproperlyConfigured(f"Catalog file {path}: cannot be read as YAML ({exc}).") from None
     try:
-        service = ServiceDefinition.from_dict(data, source=str(path))
+        service = ServiceDefinition.from_dict(data, source=str(path), https_only=https_only)
     except SchemaError as exc:
         raise ImproperlyConfigured(f"Catalog file {exc.source}: field {exc.field}: {exc.message}") from None
     if path.stem != service.link_name:
@@ -49,7 +49,7 @@ def load(dirs: list[Path] | None = None) -> dict[str, ServiceDefinition]:
         if not directory.is_dir():
             raise ImproperlyConfigured(f"CONNECTIONS_CATALOG_DIRS: {directory} is not a folder.")
         for path in sorted(directory.glob("*.yaml")):
-            service = load_file(path)
+            service = load_file(path, https_only=directory == BUILTIN_DIR)  # operator folders: like custom services
             if service.link_name in services:
                 raise ImproperlyConfigured(
                     f"Catalog file {path}: field link_name: {service.link_name!r} is already defined "

@@ -38,7 +38,7 @@ from .fields import (
     Templated,
     Url,
     Verify,
-    hostname_of,
+    origin_entry_of,
     host_matches,
 )
 
@@ -125,7 +125,7 @@ class _ServiceFields(Shape):
             source_url = self.base_url or self.sample_url
             if not source_url:
                 raise FieldError("allowed_hosts", "Name at least one allowed host (or give a base_url or sample_url).")
-            object.__setattr__(self, "allowed_hosts", (hostname_of(source_url),))
+            object.__setattr__(self, "allowed_hosts", (origin_entry_of(source_url),))
         else:
             object.__setattr__(self, "allowed_hosts", tuple(dict.fromkeys(self.allowed_hosts)))
         config_names = {f.name for f in self.config_fields}
@@ -245,7 +245,10 @@ class _ServiceFields(Shape):
 
     # -- in and out ---------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, data: Any, *, source: str, kind: str = "preconfigured") -> "ServiceDefinition":
+    def from_dict(cls, data: Any, *, source: str, kind: str = "preconfigured", https_only: bool | None = None) -> "ServiceDefinition":
+        """Validate ``data``. The shipped catalog is https only; a custom service, and a
+        folder the operator adds (``https_only=False``), may name ``http://`` origins
+        explicitly (an on-premises API)."""
         if not isinstance(data, Mapping):
             raise SchemaError(source, {"(root)": ["Must be a mapping of fields."]})
         try:
@@ -254,12 +257,32 @@ class _ServiceFields(Shape):
             raise SchemaError(source, errors_by_field(exc)) from None
         service._source = source
         service._kind = kind
+        if https_only if https_only is not None else kind != "custom":
+            plain = _plain_http_fields(service.to_dict())
+            if plain:
+                raise SchemaError(source, {name: ["Preconfigured services are reached over https only."] for name in plain})
         return service
 
     def to_dict(self) -> dict[str, Any]:
         """Return the definition as plain data (the custom-service storage shape), without
         its client secret: secret fields are never dumped."""
         return self.model_dump(mode="json")
+
+
+def _plain_http_fields(data: Any, prefix: str = "") -> list[str]:
+    """The URL fields (``*_url``) and allowed-host entries of a dumped definition that say
+    plain http: the catalog's services are reached over https only."""
+    found = []
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, str) and key.endswith("url") and value.lower().startswith("http://"):
+                found.append(name)
+            elif key == "allowed_hosts" and isinstance(value, list):
+                found += [f"{name}[{i}]" for i, h in enumerate(value) if str(h).startswith("http://")]
+            elif isinstance(value, Mapping):
+                found += _plain_http_fields(value, f"{name}.")
+    return found
 
 
 ServiceDefinition = create_model(

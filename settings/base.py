@@ -110,8 +110,23 @@ CONNECTIONS_ENCRYPTION_KEYS = env.get_list("CONNECTIONS_ENCRYPTION_KEYS") or [
 CONNECTIONS_ALLOW_PRIVATE_NETWORKS = env.get_bool("CONNECTIONS_ALLOW_PRIVATE_NETWORKS", False)
 CONNECTIONS_CATALOG_DIRS = env.get_list("CONNECTIONS_CATALOG_DIRS")
 CONNECTIONS_REFRESH_AHEAD_SECONDS = env.get_int("CONNECTIONS_REFRESH_AHEAD_SECONDS", 600)
-# How long one refresh may hold a connection's lease before others may take it over.
+# How long one refresh may hold a connection's lease before others may take it over; a
+# system check keeps it longer than one token call (below) plus a margin.
 CONNECTIONS_REFRESH_LEASE_SECONDS = env.get_int("CONNECTIONS_REFRESH_LEASE_SECONDS", 60)
+# The overall deadline of one call to a token endpoint (exchange, refresh, revocation,
+# OAuth 1.0a token steps): connect, headers and body together.
+CONNECTIONS_TOKEN_TIMEOUT_SECONDS = env.get_int("CONNECTIONS_TOKEN_TIMEOUT_SECONDS", 20)
+# After a refresh fails for a passing reason, the next try waits this long, doubling per
+# failure up to the maximum, with random jitter (tokens.py).
+CONNECTIONS_REFRESH_BACKOFF_SECONDS = env.get_float("CONNECTIONS_REFRESH_BACKOFF_SECONDS", 30.0)
+CONNECTIONS_REFRESH_BACKOFF_MAX_SECONDS = env.get_float("CONNECTIONS_REFRESH_BACKOFF_MAX_SECONDS", 3600.0)
+# Celery tasks stop softly (and are killed at the hard limit): no task holds a worker.
+CONNECTIONS_TASK_SOFT_TIME_LIMIT = env.get_int("CONNECTIONS_TASK_SOFT_TIME_LIMIT", 300)
+CONNECTIONS_TASK_TIME_LIMIT = env.get_int("CONNECTIONS_TASK_TIME_LIMIT", 360)
+# Browser-facing doors a script could hammer: login attempts and consent starts, per
+# client address and window (seconds).
+CONNECTIONS_LOGIN_RATE = env.get("CONNECTIONS_LOGIN_RATE") or "10/min"
+CONNECTIONS_OAUTH_START_RATE = env.get("CONNECTIONS_OAUTH_START_RATE") or "30/min"
 CONNECTIONS_INVOKE_MAX_BODY_BYTES = env.get_int("CONNECTIONS_INVOKE_MAX_BODY_BYTES", 10 * 1024 * 1024)
 CONNECTIONS_INVOKE_DEFAULT_TIMEOUT = env.get_int("CONNECTIONS_INVOKE_DEFAULT_TIMEOUT", 30)
 CONNECTIONS_INVOKE_MAX_TIMEOUT = env.get_int("CONNECTIONS_INVOKE_MAX_TIMEOUT", 120)
@@ -127,6 +142,8 @@ CONNECTIONS_REFRESH_SWEEP_SECONDS = env.get_int("CONNECTIONS_REFRESH_SWEEP_SECON
 REDIS_URL = env.get("REDIS_URL")
 # Operations (docs/DEPLOY.md): /metrics asks for this Bearer token when it is set.
 CONNECTIONS_METRICS_TOKEN = env.get("CONNECTIONS_METRICS_TOKEN")
+# Without a token, /metrics is served only where this is false (dev, tests); prod sets it.
+CONNECTIONS_METRICS_REQUIRE_TOKEN = False
 # prometheus_client reads this variable itself; the settings only say which mode it is in.
 PROMETHEUS_MULTIPROC_DIR = env.get("PROMETHEUS_MULTIPROC_DIR")
 CONNECTIONS_WORKER_METRICS_PORT = env.get_int("CONNECTIONS_WORKER_METRICS_PORT", 0)
@@ -191,6 +208,8 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SOFT_TIME_LIMIT = CONNECTIONS_TASK_SOFT_TIME_LIMIT
+CELERY_TASK_TIME_LIMIT = CONNECTIONS_TASK_TIME_LIMIT
 CELERY_BEAT_SCHEDULE = {
     "refresh-due-tokens": {
         "task": "connections_app.tasks.refresh_due",

@@ -72,6 +72,24 @@ def api_key_service(link_name="acme_crm", *, base_url="https://api.acme.example"
     return data
 
 
+def plain_http_entries(hosts, ports) -> list[str]:
+    """Allowed-host entries reaching loopback test servers: each bare loopback name becomes
+    an explicit ``http://host:port`` entry per port (bare hosts mean https on 443)."""
+    out = []
+    for host in hosts:
+        if host in ("127.0.0.1", "localhost") and "://" not in host:
+            out += [f"http://{host}:{port}" for port in ports]
+        else:
+            out.append(host)
+    return out
+
+
+@pytest.fixture
+def loopback_ports(httpbin_server, _upstream_served):
+    """The ports of the shared httpbin and upstream servers."""
+    return (httpbin_server.port, _upstream_served.port)
+
+
 @pytest.fixture(scope="session")
 def httpbin_server():
     """The PyPI httpbin app served by waitress on loopback."""

@@ -91,9 +91,13 @@ def exception_handler(exc, context):
         response = Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
         for key, value in exc.headers.items():
             response[key] = value
+        if exc.code == "permission_denied":
+            _audit_denial(context, exc.code)
         return response
     for kind, code, status in DRF_CODES:
         if isinstance(exc, kind):
+            if code == "permission_denied":
+                _audit_denial(context, code)
             if isinstance(exc, exceptions.ValidationError):
                 fields = _flatten(exc.detail)
                 message = validation_message(fields, _flatten(exc.get_codes()))
@@ -110,3 +114,22 @@ def exception_handler(exc, context):
         logger.exception("database error")
         return Response(error_body("service_unavailable", "The database could not complete the request."), status=503)
     return None
+
+
+def _audit_denial(context, code: str) -> None:
+    """A member refused by role leaves an audit event in its organisation (who, what, where)."""
+    from ..models import Membership  # noqa: PLC0415
+    from ..services import actor_name, event_record  # noqa: PLC0415
+
+    request = context.get("request")
+    membership = getattr(request, "auth", None)
+    if not isinstance(membership, Membership):
+        return
+    try:
+        event_record(
+            organisation=membership.organisation, actor=actor_name(membership.user), action="access.denied",
+            target=request.path[:120], data={"code": code, "method": request.method, "role": membership.role},
+        )
+    except DatabaseError:  # the answer stays a 403 even when the trail cannot be written
+        logger.warning("audit event for a denial not written")
+

@@ -77,6 +77,7 @@ class ConnectionOutSerializer(serializers.Serializer):
     last_refreshed_at = serializers.DateTimeField(allow_null=True)
     last_used_at = serializers.DateTimeField(allow_null=True)
     error = serializers.CharField(allow_null=True)
+    refresh_retry_at = serializers.DateTimeField(allow_null=True, help_text="After a failed refresh: when the next try is due.")
     snippets = SnippetsSerializer(required=False)
 
     def to_representation(self, connection: Connection) -> dict:
@@ -104,6 +105,7 @@ class ConnectionOutSerializer(serializers.Serializer):
             "last_refreshed_at": _iso(connection.last_refreshed_at),
             "last_used_at": _iso(getattr(connection, "last_used_at", None)),
             "error": connection.error or None,
+            "refresh_retry_at": _iso(connection.refresh_retry_at),
         }
         if self.context.get("with_snippets", True) and service is not None:
             data["snippets"] = snippets.build(

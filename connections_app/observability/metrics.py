@@ -40,7 +40,7 @@ INVOCATION_LOGS_DROPPED = Counter(
     "connections_invocation_logs_dropped", "Invocation log rows dropped because the database was unavailable too long."
 )
 REFRESHES = Counter("connections_refreshes", "OAuth 2.0 token refreshes, by outcome.", ["outcome"])
-REFRESH_OUTCOMES = ("refreshed", "transient_failure", "needs_reauth")
+REFRESH_OUTCOMES = ("refreshed", "transient_failure", "needs_reauth", "lease_lost", "client_refused")
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 

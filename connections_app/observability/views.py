@@ -36,6 +36,9 @@ def readyz(request):
 @require_GET
 def metrics(request):
     token = settings.CONNECTIONS_METRICS_TOKEN
+    if not token and settings.CONNECTIONS_METRICS_REQUIRE_TOKEN:
+        # Production never serves metrics to anyone who asks (settings/prod.py).
+        return JsonResponse({"error": {"code": "not_found", "message": "Metrics are off: set CONNECTIONS_METRICS_TOKEN."}}, status=404)
     if token:
         given = request.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):

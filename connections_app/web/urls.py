@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from . import oauth_views, views
+from .login import ThrottledLoginView
 
 urlpatterns = [
     path("", views.connection_list, name="connection-list"),
@@ -27,6 +28,6 @@ urlpatterns = [
     path("oauth/authorize/<str:token>", oauth_views.authorize, name="oauth-authorize"),
     path("oauth/callback", oauth_views.oauth2_callback, name="oauth2-callback"),
     path("oauth1/callback", oauth_views.oauth1_callback, name="oauth1-callback"),
-    path("login/", auth_views.LoginView.as_view(template_name="auth/login.html", redirect_authenticated_user=True), name="login"),
+    path("login/", ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

@@ -50,7 +50,9 @@ def test_custom_oauth2_service_consent_and_back(admin_page, oauth2_provider, bas
     expect(page.get_by_label("Connection link name")).to_have_value("provider_main")
     page.get_by_role("button", name="Save and Connect", exact=True).click()
 
-    # The provider's consent page, reached through this server's one-time authorize link.
+    # This server's one-time link first shows a Continue page (link-preview bots stop there),
+    # then the provider's consent page.
+    page.get_by_role("button", name="Continue to Test Provider").click()
     page.wait_for_url(f"{server.url}/oauth/authorize?**")
     expect(page.locator("#client-id")).to_have_text(CLIENT_ID)
     expect(page.locator("#scopes")).to_contain_text("profile.read")
@@ -79,6 +81,7 @@ def test_custom_oauth2_service_consent_and_back(admin_page, oauth2_provider, bas
 
     # Reconnect, and this time deny: a clear page, and the error on the connection.
     page.get_by_role("button", name="Reconnect").click()
+    page.get_by_role("button", name="Continue to Test Provider").click()
     page.wait_for_url(f"{server.url}/oauth/authorize?**")
     page.get_by_role("button", name="Deny").click()
     expect(page.get_by_role("heading", name="Consent was not given")).to_be_visible()

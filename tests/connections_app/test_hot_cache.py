@@ -102,7 +102,8 @@ WRITES = {
     "credentials changed": (lambda c: c.patch("/api/v1/connections/acme_main/", {"credentials": {"X-Api-Key": "wrong"}}, format="json"),
                             ("upstream", 401)),
     "status changed (update)": (lambda c: tokens.mark_needs_reauth(connection=_conn(), reason="test"), 409),
-    "service hosts edited": (lambda c: c.patch("/api/v1/services/acme_api/", {"allowed_hosts": ["elsewhere.example"]}, format="json"), 403),
+    "service hosts edited": (lambda c: c.patch("/api/v1/services/acme_api/", {"allowed_hosts": ["elsewhere.example"]}, format="json"),
+                             409),  # its connections lose their credentials (needs_reauth)
 }
 
 

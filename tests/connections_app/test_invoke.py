@@ -6,14 +6,22 @@ import pytest
 
 from connections_app import http as outbound
 from connections_app.models import InvocationLog
+from tests.conftest import plain_http_entries
 
 pytestmark = pytest.mark.django_db
+PORTS: tuple = ()
+
+
+@pytest.fixture(autouse=True)
+def _ports(loopback_ports):
+    global PORTS  # noqa: PLW0603 - the helpers below are plain functions
+    PORTS = loopback_ports
 
 SECRET = "upstream-secret-0001"  # what tests.upstream.Upstream accepts
 
 
 def make_service(admin, link_name="acme_api", *, auth_type="api_key", param_type="header", key="X-Api-Key", hosts=("127.0.0.1",), base_url=None, **extra):
-    data = {"link_name": link_name, "name": link_name, "auth_type": auth_type, "param_type": param_type, "allowed_hosts": list(hosts)}
+    data = {"link_name": link_name, "name": link_name, "auth_type": auth_type, "param_type": param_type, "allowed_hosts": plain_http_entries(hosts, PORTS)}
     if auth_type == "api_key":
         data["parameters"] = [{"key": key, "display_name": key}]
     if base_url:

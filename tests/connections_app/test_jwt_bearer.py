@@ -110,12 +110,15 @@ def test_the_token_is_fetched_again_on_demand_and_by_the_sweep(admin, provider):
     jwt_service(provider, admin)
     create(admin, {"service_account_json": key_file(provider, pem)})
     first = Connection.objects.get(link_name="robot").credentials["access_token"]
-    Connection.objects.filter(link_name="robot").update(expires_at=timezone.now() + timedelta(seconds=5))
+    Connection.objects.filter(link_name="robot").update(expires_at=timezone.now() - timedelta(seconds=1))
     assert admin.post("/api/v1/invoke/", {"connection": "robot", "url": "/api/me"}, format="json").json()["status_code"] == 200
-    assert provider.grant_counts[JWT_BEARER] == 2  # about to expire: a new assertion, a new token
+    assert provider.grant_counts[JWT_BEARER] == 2  # expired: a new assertion, a new token
     connection = Connection.objects.get(link_name="robot")
     assert connection.credentials["access_token"] != first and connection.credentials["service_account_json"]
-    Connection.objects.filter(link_name="robot").update(expires_at=timezone.now() + timedelta(seconds=30))
+    # An hour-long token with 30 s left: well inside the sweep's window (half its lifetime at most).
+    Connection.objects.filter(link_name="robot").update(
+        expires_at=timezone.now() + timedelta(seconds=30), last_refreshed_at=timezone.now() - timedelta(hours=1),
+    )
     assert tasks.refresh_one(connection.pk) == "refreshed"
     assert provider.grant_counts[JWT_BEARER] == 3
 

@@ -36,7 +36,7 @@ def setup(admin, provider, *, signature_method="HMAC-SHA1", param_type="header")
 
 
 def dance(browser, authorize_url):
-    start = browser.get(urlsplit(authorize_url).path)
+    start = browser.post(urlsplit(authorize_url).path)  # the Continue button
     assert start.status_code == 302, start.content
     at_provider = requests.get(start["Location"], allow_redirects=False, timeout=10)
     assert at_provider.status_code == 302
@@ -66,7 +66,7 @@ def test_request_token_carries_the_callback(admin, provider):
     setup(admin, provider)
     browser = Client()
     link = admin.post("/api/v1/connections/acme_main/reconnect/").json()["authorize_url"]
-    location = browser.get(urlsplit(link).path)["Location"]
+    location = browser.post(urlsplit(link).path)["Location"]
     assert parse_qs(urlsplit(location).query)["oauth_token"]
     assert provider.grant_counts["request_token"] == 1
 
@@ -75,7 +75,7 @@ def test_denied_consent_stores_nothing(admin, provider):
     provider.auto_approve = False
     link = setup(admin, provider)
     browser = Client()
-    start = browser.get(urlsplit(link).path)
+    start = browser.post(urlsplit(link).path)
     token = parse_qs(urlsplit(start["Location"]).query)["oauth_token"][0]
     response = browser.get("/oauth1/callback", {"oauth_token": token, "denied": token})
     assert response.status_code == 400
@@ -85,7 +85,7 @@ def test_denied_consent_stores_nothing(admin, provider):
 
 def test_callback_from_another_browser_is_refused(admin, provider):
     link = setup(admin, provider)
-    start = Client().get(urlsplit(link).path)
+    start = Client().post(urlsplit(link).path)
     at_provider = requests.get(start["Location"], allow_redirects=False, timeout=10)
     back = urlsplit(at_provider.headers["Location"])
     response = Client().get(f"{back.path}?{back.query}")
@@ -95,6 +95,6 @@ def test_callback_from_another_browser_is_refused(admin, provider):
 def test_unsupported_signature_at_the_provider_is_a_clear_failure(admin, provider):
     provider.signature_methods = ["HMAC-SHA1"]
     link = setup(admin, provider, signature_method="PLAINTEXT")
-    response = Client().get(urlsplit(link).path)
+    response = Client().post(urlsplit(link).path)
     assert response.status_code == 400 and b"could not start" in response.content.lower()
     assert Connection.objects.get(link_name="acme_main").error

@@ -55,8 +55,11 @@ def setup(admin, provider, *, method="client_secret_post", scopes=("read",), ser
 
 
 def start(browser: Client, authorize_url: str):
-    """Open the one-time link; return the provider URL we were sent to."""
-    response = browser.get(urlsplit(authorize_url).path)
+    """Open the one-time link (the Continue page), continue; return the provider URL we were sent to."""
+    page = browser.get(urlsplit(authorize_url).path)
+    assert page.status_code == 200 and b"Continue" in page.content, page.content
+    assert page["Referrer-Policy"] == "same-origin" and "no-store" in page["Cache-Control"]
+    response = browser.post(urlsplit(authorize_url).path)
     assert response.status_code == 302, response.content
     assert response["Referrer-Policy"] == "no-referrer" and "no-store" in response["Cache-Control"]
     return response["Location"]
@@ -298,7 +301,10 @@ def test_invalid_grant_on_refresh_means_needs_reauth(admin, provider):
 def test_expired_token_is_refreshed_before_the_call_and_rotation_is_saved(admin, provider):
     connect(admin, provider)
     before = Connection.objects.get(link_name="acme_main").credentials
-    Connection.objects.filter(link_name="acme_main").update(expires_at=timezone.now() + timedelta(seconds=30))
+    # An hour-long token with 30 s left (the leeway scales with the lifetime: tokens.refresh_leeway).
+    Connection.objects.filter(link_name="acme_main").update(
+        expires_at=timezone.now() + timedelta(seconds=30), last_refreshed_at=timezone.now() - timedelta(hours=1),
+    )
     assert admin.post("/api/v1/invoke/", {"connection": "acme_main", "url": "/api/me"}, format="json").json()["status_code"] == 200
     after = Connection.objects.get(link_name="acme_main")
     assert provider.grant_counts["refresh_token"] == 1
@@ -353,7 +359,7 @@ def test_preconfigured_zoho_uses_the_data_centre(admin):
         "name": "Zoho EU", "link_name": "zoho_eu", "service": "zoho", "scopes": ["Desk.tickets.READ", "Desk.tickets.ALL"],
         "config": {"dc": "eu"},
     }, format="json").json()
-    location = Client().get(urlsplit(body["authorize_url"]).path)["Location"]
+    location = Client().post(urlsplit(body["authorize_url"]).path)["Location"]
     parts = urlsplit(location)
     query = parse_qs(parts.query)
     assert parts.hostname == "accounts.zoho.eu"

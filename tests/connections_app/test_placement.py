@@ -22,9 +22,11 @@ def provider(oauth2_server):
     return oauth2_server
 
 
-def connect_oauth(admin, provider, *, param_type="header", base_url=None, **oauth2):
+def connect_oauth(admin, provider, *, param_type="header", base_url=None, upstream=None, **oauth2):
     data = oauth2_service(provider, **oauth2)
     data["param_type"] = param_type
+    if upstream is not None:  # calls go to the test upstream: name its plain-http origin
+        data["allowed_hosts"] = [*data["allowed_hosts"], f"http://127.0.0.1:{upstream.port}"]
     if base_url:
         data["base_url"] = base_url
     response = admin.post("/api/v1/services/", data, format="json")
@@ -58,7 +60,7 @@ def test_a_bad_value_template_is_refused(admin, template):
 
 
 def test_an_access_token_in_a_named_header_with_a_template(admin, provider, upstream):
-    connect_oauth(admin, provider, token_header="X-Shopify-Access-Token", token_template="{access_token}")
+    connect_oauth(admin, provider, token_header="X-Shopify-Access-Token", token_template="{access_token}", upstream=upstream)
     token = Connection.objects.get(link_name="acme_main").credentials["access_token"]
     envelope = invoke(admin, url=f"{upstream.url}/anything").json()  # 200: no refresh-and-retry
     seen = upstream.requests[-1]["headers"]
@@ -69,14 +71,14 @@ def test_an_access_token_in_a_named_header_with_a_template(admin, provider, upst
 
 
 def test_an_access_token_under_a_named_query_parameter(admin, provider, upstream):
-    connect_oauth(admin, provider, param_type="query", token_param="auth_token")
+    connect_oauth(admin, provider, param_type="query", token_param="auth_token", upstream=upstream)
     token = Connection.objects.get(link_name="acme_main").credentials["access_token"]
     invoke(admin, url=f"{upstream.url}/anything")
     assert upstream.requests[-1]["args"] == {"auth_token": token}
 
 
 def test_a_token_template_keeps_the_prefix_placeholder(admin, provider, upstream):
-    connect_oauth(admin, provider, token_prefix="Zoho-oauthtoken", token_template="{token_prefix} {access_token}")
+    connect_oauth(admin, provider, token_prefix="Zoho-oauthtoken", token_template="{token_prefix} {access_token}", upstream=upstream)
     token = Connection.objects.get(link_name="acme_main").credentials["access_token"]
     invoke(admin, url=f"{upstream.url}/anything")
     assert upstream.requests[-1]["headers"]["Authorization"] == f"Zoho-oauthtoken {token}"
@@ -152,6 +154,7 @@ def test_user_scopes_go_under_their_parameter_and_the_user_token_is_used(admin, 
     }
     data = oauth2_service(provider, token_path="authed_user", keep_from_token_response=["team.id"], scope_delimiter=",")
     data["scopes"].append({"name": "search:read", "display_name": "Search", "param": "user_scope"})
+    data["allowed_hosts"] = [*data["allowed_hosts"], f"http://127.0.0.1:{upstream.port}"]
     assert admin.post("/api/v1/services/", data, format="json").status_code == 201
     link = admin.post("/api/v1/connections/", {"name": "A", "link_name": "acme_main", "service": "acme_oauth", "scopes": ["read", "search:read"]}, format="json").json()["authorize_url"]
     browser = Client()

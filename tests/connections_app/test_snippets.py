@@ -33,7 +33,7 @@ def live_connection(live_server, settings, upstream, member_client, org):
     admin = member_client(org)
     admin.post("/api/v1/services/", {
         "link_name": "acme_api", "name": "Acme", "auth_type": "api_key", "param_type": "header",
-        "parameters": [{"key": "X-Api-Key", "display_name": "Key"}], "allowed_hosts": ["127.0.0.1"],
+        "parameters": [{"key": "X-Api-Key", "display_name": "Key"}], "allowed_hosts": [f"http://127.0.0.1:{upstream.port}"],
         "sample_url": f"{upstream.url}/protected/header/X-Api-Key",
     }, format="json")
     response = admin.post("/api/v1/connections/", {"name": "Acme", "link_name": "acme_main", "service": "acme_api", "credentials": {"X-Api-Key": SECRET}}, format="json")

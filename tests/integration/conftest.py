@@ -78,17 +78,20 @@ def issue_tokens(provider) -> dict:
 
 @pytest.fixture
 def connect(admin, provider, oauth_service):
-    """connect(link_name, expires_in_seconds) -> a connected OAuth 2.0 connection with real tokens."""
+    """connect(link_name, expires_in_seconds, lifetime=None) -> a connected OAuth 2.0
+    connection with real tokens, expiring in ``expires_in`` seconds. The token was issued
+    for ``lifetime`` seconds (default: an hour, or ``expires_in`` if longer): how early it
+    counts as due scales with that (tokens.refresh_leeway, refresh_ahead)."""
 
-    def make(link_name: str, expires_in: float = 3600) -> Connection:
+    def make(link_name: str, expires_in: float = 3600, lifetime: float | None = None) -> Connection:
         response = admin.post("/api/v1/connections/", {"name": link_name, "link_name": link_name, "service": oauth_service,
                                                        "scopes": ["read"]}, format="json")
         assert response.status_code == 201, response.content
         connection = Connection.objects.get(link_name=link_name)
         connection.set_credentials(credentials_from_token(issue_tokens(provider)))
         connection.status = ConnectionStatus.CONNECTED
-        connection.connected_at = timezone.now()
         connection.expires_at = timezone.now() + timedelta(seconds=expires_in)
+        connection.connected_at = connection.expires_at - timedelta(seconds=lifetime or max(3600, expires_in))
         connection.save()
         return connection
 

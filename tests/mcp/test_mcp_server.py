@@ -76,14 +76,15 @@ def test_invoke_injects_the_credential_and_returns_the_envelope(mcp_server, setu
     assert log.actor == "agent-admin" and log.token == ApiToken.objects.get(name="agent admin").label
 
 
-def test_list_and_get_connection(mcp_server, setup):
+def test_list_and_get_connection(mcp_server, setup, httpbin_server):
     key = token(setup)
     listed = data_of(call(mcp_server, key, "list_connections"))["connections"]
     assert [c["link_name"] for c in listed] == ["bin_main", "bin_other", "bin_pending"]
     assert listed[0]["service"]["link_name"] == "bin_key" and listed[0]["docs_url"] == "https://httpbin.org"
     assert [c["link_name"] for c in data_of(call(mcp_server, key, "list_connections", status="pending"))["connections"]] == ["bin_pending"]
     detail = data_of(call(mcp_server, key, "get_connection", connection="bin_main"))
-    assert detail["allowed_hosts"] == ["127.0.0.1"] and detail["sample_request"]["url"].endswith("/get")
+    # The default taken from an http base_url keeps its scheme and port (plain http is named).
+    assert detail["allowed_hosts"] == [f"http://127.0.0.1:{httpbin_server.port}"] and detail["sample_request"]["url"].endswith("/get")
     services_found = data_of(call(mcp_server, key, "list_services", search="bin"))["services"]
     assert {s["link_name"] for s in services_found} == {"bin_key", "bin_basic", "bin_oauth"}
 

@@ -80,7 +80,7 @@ def test_no_secret_leaks_anywhere(admin, upstream, servers, caplog, monkeypatch,
                    "token_url": f"{oauth2.url}/oauth/token", "revoke_url": f"{oauth2.url}/oauth/revoke"}})
     link = call("post", "/api/v1/connections/", {"name": "O", "link_name": "o_main", "service": "o2", "scopes": ["read"]}).json()["authorize_url"]
     browser = Client()
-    start = browser.get(urlsplit(link).path)
+    start = browser.post(urlsplit(link).path)
     verifier = OAuthState.objects.get(connection__link_name="o_main").read_secret("secrets")["code_verifier"]
     back = urlsplit(requests.get(start["Location"], allow_redirects=False, timeout=10).headers["Location"])
     seen.append(browser.get(f"{back.path}?{back.query}").content)
@@ -89,7 +89,7 @@ def test_no_secret_leaks_anywhere(admin, upstream, servers, caplog, monkeypatch,
     call("post", "/api/v1/invoke/", {"connection": "o_main", "url": "/api/me"})
     second_tokens = Connection.objects.get(link_name="o_main").credentials
     link2 = call("post", "/api/v1/connections/o_main/reconnect/").json()["authorize_url"]
-    start2 = browser.get(urlsplit(link2).path)
+    start2 = browser.post(urlsplit(link2).path)
     back2 = urlsplit(requests.get(start2["Location"], allow_redirects=False, timeout=10).headers["Location"])
     oauth2.set_token_fault("garbage_json")
     seen.append(browser.get(f"{back2.path}?{back2.query}").content)
@@ -106,7 +106,7 @@ def test_no_secret_leaks_anywhere(admin, upstream, servers, caplog, monkeypatch,
                    "request_token_url": f"{oauth1.url}/oauth1/request_token", "authorize_url": f"{oauth1.url}/oauth1/authorize",
                    "access_token_url": f"{oauth1.url}/oauth1/access_token"}})
     link1 = call("post", "/api/v1/connections/", {"name": "O1", "link_name": "o1_main", "service": "o1"}).json()["authorize_url"]
-    start1 = browser.get(urlsplit(link1).path)
+    start1 = browser.post(urlsplit(link1).path)
     back1 = urlsplit(requests.get(start1["Location"], allow_redirects=False, timeout=10).headers["Location"])
     seen.append(browser.get(f"{back1.path}?{back1.query}").content)
     token_secret = Connection.objects.get(link_name="o1_main").credentials["oauth_token_secret"]

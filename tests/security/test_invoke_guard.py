@@ -10,6 +10,7 @@ import pytest
 
 from connections_app import http as outbound
 from connections_app.errors import HostNotAllowed, ValidationFailed
+from tests.conftest import plain_http_entries
 
 SECRET = "upstream-secret-0001"
 
@@ -74,7 +75,7 @@ def test_legacy_spellings_of_loopback_are_refused_on_the_resolved_address(host, 
     settings.CONNECTIONS_ALLOW_PRIVATE_NETWORKS = False
     url = f"http://{host}/anything"
     with pytest.raises(HostNotAllowed):
-        outbound.send(outbound.OutboundRequest("GET", url), allowed_hosts=[host], auth=None, timeout=2)
+        outbound.send(outbound.OutboundRequest("GET", url), allowed_hosts=[f"http://{host}"], auth=None, timeout=2)
 
 
 def test_dns_rebinding_has_no_window(monkeypatch, settings):
@@ -87,15 +88,23 @@ def test_dns_rebinding_has_no_window(monkeypatch, settings):
 
     monkeypatch.setattr(outbound.socket, "getaddrinfo", rebinding)
     with pytest.raises(HostNotAllowed):
-        outbound.send(outbound.OutboundRequest("GET", "http://rebind.example/x"), allowed_hosts=["rebind.example"], auth=None, timeout=2)
+        outbound.send(outbound.OutboundRequest("GET", "http://rebind.example/x"), allowed_hosts=["http://rebind.example"], auth=None, timeout=2)
 
 
 # -- through the API ---------------------------------------------------------------------
 pytestmark = pytest.mark.django_db
+PORTS: tuple = ()
+
+
+@pytest.fixture(autouse=True)
+def _ports(request):
+    global PORTS  # noqa: PLW0603 - make() below is a plain function
+    PORTS = request.getfixturevalue("loopback_ports") if "admin" in request.fixturenames else ()
 
 
 def make(admin, *, auth_type="api_key", param_type="header", hosts=("127.0.0.1", "localhost"), credentials=None):
-    data = {"link_name": "guarded", "name": "G", "auth_type": auth_type, "param_type": param_type, "allowed_hosts": list(hosts)}
+    data = {"link_name": "guarded", "name": "G", "auth_type": auth_type, "param_type": param_type,
+            "allowed_hosts": plain_http_entries(hosts, PORTS)}
     if auth_type == "api_key":
         data["parameters"] = [{"key": "X-Api-Key", "display_name": "Key"}]
     assert admin.post("/api/v1/services/", data, format="json").status_code == 201

@@ -62,7 +62,7 @@ def test_authorize_redirect_never_uses_plain_pkce(admin):
     link = admin.post("/api/v1/connections/", {"name": "P", "link_name": "p_main", "service": "p1"}, format="json").json()["authorize_url"]
     from django.test import Client
 
-    location = Client().get(urlsplit(link).path)["Location"]
+    location = Client().post(urlsplit(link).path)["Location"]
     query = parse_qs(urlsplit(location).query)
     assert query["code_challenge_method"] == ["S256"]
     assert query["code_challenge"][0] != "plain"

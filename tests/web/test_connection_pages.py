@@ -97,7 +97,7 @@ def test_create_oauth_connection_redirects_to_the_one_time_authorize_link(org, a
     assert connection.scopes == ["Desk.tickets.READ", "Desk.basic.READ"]
     assert AuthorizeLink.objects.filter(connection=connection).count() == 1
     # Following it goes to Zoho's EU accounts server.
-    start = admin_web.get(response["Location"].removeprefix("http://testserver"))
+    start = admin_web.post(response["Location"].removeprefix("http://testserver"))  # Continue
     assert start.status_code == 302 and start["Location"].startswith("https://accounts.zoho.eu/oauth/v2/auth?")
 
 

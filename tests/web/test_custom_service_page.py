@@ -80,7 +80,7 @@ def test_oauth2_service_redirects_to_the_authorize_link(admin_web):
     connection = Connection.objects.get()
     assert connection.status == ConnectionStatus.PENDING and connection.scopes == ["contacts.read"]
     assert AuthorizeLink.objects.filter(connection=connection).exists()
-    start = admin_web.get(response["Location"].removeprefix("http://testserver"))
+    start = admin_web.post(response["Location"].removeprefix("http://testserver"))  # Continue
     assert start["Location"].startswith("https://auth.acme.example/authorize?") and "code_challenge=" in start["Location"]
 
 

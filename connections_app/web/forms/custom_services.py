@@ -62,7 +62,7 @@ def upstream_refusal(url: str) -> str | None:
     host = http.host_of(url)
     refused = None
     try:
-        http.check_url(url, [host])
+        http.check_url(url, [http.origin_entry(url)])  # the URL names its own scheme and port
     except HostNotAllowed as exc:
         refused = exc.message
     except ValidationFailed:
