@@ -162,7 +162,7 @@ def token_membership(key_hash: str, request):
 def token_used(token_id: int, at) -> None:
     """The token's ``last_used_at`` was just written: entries show it from now on."""
     if token_id in _tokens:
-        _token_last_used[token_id] = at
+        _put(_token_last_used, token_id, at)
 
 
 def connection_get(*, organisation, link_name: str):
