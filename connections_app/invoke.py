@@ -19,7 +19,7 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
-from . import http, invocation_logs, selectors, tokens
+from . import hot_cache, http, invocation_logs, selectors, tokens
 from .auth import strategy_for
 from .errors import ConnectionsError, HostNotAllowed, ValidationFailed
 from .models import Connection, InvocationLog
@@ -120,7 +120,7 @@ def invoke(
     method = (method or "GET").upper()
     timeout = settings.CONNECTIONS_INVOKE_DEFAULT_TIMEOUT if timeout is None else timeout
     retries = retries or 0
-    conn = selectors.connection_get(organisation=organisation, link_name=connection, annotate=False)
+    conn = hot_cache.connection_get(organisation=organisation, link_name=connection)  # or selectors.connection_get
     try:
         conn.require_ready()
     except ConnectionsError as exc:  # refused calls are in Recent calls too, like refused hosts

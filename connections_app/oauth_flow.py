@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from services_catalog.schema import ServiceDefinition
 
-from . import selectors, tokens
+from . import hot_cache, selectors, tokens
 from .errors import ConnectionsError
 from .models import AuthorizeLink, Connection, ConnectionStatus, OAuthState, sha256_hex
 from .auth import strategy_for
@@ -284,6 +284,7 @@ def _connected(connection: Connection, token: dict, scopes: list[str], *, kept: 
 def _set_error(connection: Connection, message: str) -> None:
     """Record why consent failed; the status stays as it was (pending, or connected on reconnect)."""
     Connection.objects.filter(pk=connection.pk).update(error=message[:1000])
+    hot_cache.changed(connection_id=connection.pk)
 
 
 def _same_origin(a: str, b: str | None) -> bool:

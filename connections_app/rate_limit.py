@@ -8,8 +8,12 @@ cache object. Any other backend (the embedded default's in-memory cache) uses th
 
 from __future__ import annotations
 
+import functools
+
+from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
+from rest_framework.throttling import SimpleRateThrottle
 
 
 def hit(key: str, window_seconds: int) -> int:
@@ -22,14 +26,42 @@ def hit(key: str, window_seconds: int) -> int:
         backend.add(key, 0, timeout=window_seconds + 1)
         return backend.incr(key)
     full_key = backend.make_and_validate_key(key)
-    client = backend.__dict__.get("_rate_limit_client")
-    if client is None:
-        client = backend._cache.get_client(full_key, write=True)  # noqa: SLF001 - the backend's own pool
-        backend.__dict__["_rate_limit_client"] = client
+    client = redis_client()
     pipe = client.pipeline(transaction=False)
     pipe.set(full_key, 0, ex=window_seconds + 1, nx=True)
     pipe.incr(full_key)
     return pipe.execute()[1]
+
+
+def redis_client():
+    """The default cache's Redis client (the backend's own pool, kept with this thread's
+    cache object), or None when the cache is not Redis."""
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if not isinstance(backend, RedisCache):
+        return None
+    client = backend.__dict__.get("_rate_limit_client")
+    if client is None:
+        client = backend._cache.get_client(write=True)  # noqa: SLF001 - the backend's own pool
+        backend.__dict__["_rate_limit_client"] = client
+    return client
+
+
+def redis_key(key: str) -> str:
+    """``key`` as the default cache names it in Redis (its prefix and version)."""
+    return caches[DEFAULT_CACHE_ALIAS].make_and_validate_key(key)
+
+
+def invoke_window(organisation_id: int, now: float) -> tuple[str, float, int, int]:
+    """The invoke throttle's window for an organisation at ``now``: its cache key, start,
+    length in seconds and the number of calls it allows (settings.CONNECTIONS_INVOKE_RATE)."""
+    limit, duration = _parse_rate(settings.CONNECTIONS_INVOKE_RATE)
+    start = int(now // duration) * duration
+    return f"throttle_invoke:{organisation_id}:{start}", start, duration, limit
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_rate(rate: str) -> tuple[int, int]:
+    return SimpleRateThrottle.parse_rate(None, rate)
 
 
 def parse_rate(rate: str) -> tuple[int, int]:

@@ -48,6 +48,12 @@ class RowQuery:
 
     def first(self, params: list) -> list[Model | None] | None:
         """The first row as one instance per part (None for an all-NULL outer join), or None."""
+        values = self.first_values(params)
+        return None if values is None else self.instances(values)
+
+    def first_values(self, params: list) -> tuple[tuple | None, ...] | None:
+        """The first row as one tuple of converted values per part (None for an all-NULL
+        outer join), or None: plain data a cache can keep and ``instances`` turn back."""
         sql, layout = self._build()
         connection = connections[self.using]
         with connection.cursor() as cursor:
@@ -55,18 +61,28 @@ class RowQuery:
             row = cursor.fetchone()
         if row is None:
             return None
-        instances, start = [], 0
-        for model, attnames, converters in layout:
+        parts, start = [], 0
+        for _model, attnames, converters in layout:
             values = list(row[start:start + len(attnames)])
             start += len(attnames)
             if values[0] is None:  # the primary key comes first: no row joined
-                instances.append(None)
+                parts.append(None)
                 continue
             for index, field_converters in converters:
                 for convert in field_converters:
                     values[index] = convert(values[index], None, connection)
-            instances.append(model.from_db(self.using, attnames, values))
-        return instances
+            parts.append(tuple(values))
+        return tuple(parts)
+
+    def instances(self, values: tuple) -> list[Model | None]:
+        """Fresh model instances from ``first_values``' result (JSON maps and lists copied
+        one level deep, so an instance whose caller sets a key leaves the values as they
+        were; nested values are shared: treat them as read-only)."""
+        _sql, layout = self._build()
+        return [
+            None if part is None else model.from_db(self.using, attnames, [_copied(v) for v in part])
+            for (model, attnames, _converters), part in zip(layout, values, strict=True)
+        ]
 
     def _build(self) -> tuple:
         if self._built is None:
@@ -96,3 +112,7 @@ class RowQuery:
         tail = self.tail.format(**tables)
         sql = f"{tail} RETURNING {', '.join(columns)}" if self.returning else f"SELECT {', '.join(columns)} {tail}"
         return sql, layout
+
+
+def _copied(value):
+    return value.copy() if isinstance(value, (dict, list)) else value

@@ -175,6 +175,18 @@ _CONNECTION_QUERY = RowQuery(
 )
 
 
+def connection_values(*, organisation_id: int, link_name: str) -> tuple | None:
+    """The lean lookup's row as plain values (the hot cache keeps them: hot_cache.py)."""
+    return _CONNECTION_QUERY.first_values([organisation_id, link_name])
+
+
+def connection_assemble(values: tuple) -> Connection:
+    """A fresh connection, its custom service attached, from ``connection_values``."""
+    connection, custom = _CONNECTION_QUERY.instances(values)
+    connection.custom_service = custom
+    return connection
+
+
 def connection_get(*, organisation: Organisation, link_name: str, annotate: bool = True) -> Connection:
     """One connection of the organisation, with ``last_used_at`` and ``created_by_name`` as
     the list has them. ``annotate=False`` is the lean form for the hot paths (invoke,
@@ -186,10 +198,8 @@ def connection_get(*, organisation: Organisation, link_name: str, annotate: bool
             .annotate(last_used_at=_last_used_subquery(), created_by_name=F("created_by__username")).first()
         )
     else:
-        row = _CONNECTION_QUERY.first([organisation.pk, link_name])
-        connection = row and row[0]
-        if connection is not None:
-            connection.custom_service = row[1]
+        values = connection_values(organisation_id=organisation.pk, link_name=link_name)
+        connection = values and connection_assemble(values)
     if connection is None:
         raise connection_missing(link_name)
     connection.organisation = organisation  # the caller's: no join, no extra query

@@ -32,14 +32,12 @@ from django.utils import timezone
 
 from services_catalog.schema import ServiceDefinition
 
-from . import http
-from . import selectors
+from . import hot_cache, http, selectors
 from .auth import strategy_for
 from .auth.oauth2 import JWT_BEARER_GRANT, JWT_CREDENTIAL_KEYS, kept_name, load_private_key
-from .errors import ConnectionNotReady
+from .errors import ConnectionNotReady, ConnectionsError, UpstreamError, UpstreamTimeout
 from .events import event_record
 from .models import CustomService, ServiceClient
-from .errors import ConnectionsError, UpstreamError, UpstreamTimeout
 from .models import Connection, ConnectionStatus
 from .observability.metrics import count_refresh
 from .row_queries import Part, RowQuery
@@ -379,6 +377,7 @@ def _store_refreshed(connection: Connection, token: dict, *, previous: dict, own
         refresh_lock_until=None, refresh_lock_owner="", refresh_retry_at=None, refresh_failures=0,
     )
     if written:
+        hot_cache.changed(connection_id=connection.pk)
         return connection.read_secret("credentials")
     current = _reload(connection)
     if current.status != ConnectionStatus.CONNECTED:
@@ -392,6 +391,7 @@ def _record_failure(connection: Connection, exc: RefreshFailed) -> None:
     if exc.client_refused:
         count_refresh("client_refused")
         Connection.objects.filter(pk=connection.pk).update(error=exc.message[:1000], refresh_queued_at=None)
+        hot_cache.changed(connection_id=connection.pk)
         service_client_mark_refused(connection=connection, reason=exc.message)
         return
     count_refresh("needs_reauth" if exc.terminal else "transient_failure")
@@ -412,6 +412,7 @@ def _record_failure(connection: Connection, exc: RefreshFailed) -> None:
         refresh_failing_since=failing_since, refresh_failures=failures, refresh_retry_at=retry_at,
         refresh_queued_at=None, error=message[:1000],
     )
+    hot_cache.changed(connection_id=connection.pk)
 
 
 def backoff_delay(failures: int) -> timedelta:
@@ -439,6 +440,7 @@ def service_client_mark_refused(*, connection: Connection, reason: str) -> None:
     """Mark the service's client refused (once: one event, one notification)."""
     with transaction.atomic():
         if _client_row(connection).filter(client_refused_at__isnull=True).update(client_refused_at=timezone.now()):
+            hot_cache.changed(organisation_id=connection.organisation_id)  # the custom service row is cached
             event_record(
                 organisation=connection.organisation, actor="system", action="service.client_refused",
                 target=connection.service_link_name, data={"reason": reason[:300], "connection": connection.link_name},
@@ -451,6 +453,7 @@ def mark_needs_reauth(*, connection: Connection, reason: str) -> None:
         changed = Connection.objects.filter(pk=connection.pk, status=ConnectionStatus.CONNECTED).update(
             status=ConnectionStatus.NEEDS_REAUTH, error=reason[:1000]
         )
+        hot_cache.changed(connection_id=connection.pk)
         if changed:
             event_record(
                 organisation=connection.organisation, actor="system", action="connection.needs_reauth",
@@ -511,6 +514,7 @@ def own_token_fetch(*, connection: Connection, service: ServiceDefinition, actor
         kept = kept_values(service=service, config=connection.config or {}, token=token)
     except RefreshFailed as exc:
         Connection.objects.filter(pk=connection.pk).update(error=f"Could not fetch a token: {exc.message}"[:1000])
+        hot_cache.changed(connection_id=connection.pk)
         connection.error = f"Could not fetch a token: {exc.message}"
         return
     with transaction.atomic():

@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from .. import hot_cache
 from ..models import ApiToken, Membership, Organisation, sha256_hex
 from ..row_queries import Part, RowQuery
 
@@ -29,20 +30,24 @@ class TokenAuthentication(authentication.BaseAuthentication):
         keyword, _, key = header.partition(" ")
         if keyword.lower() not in ("token", "bearer"):
             return None
-        membership = membership_for_key(key)
+        membership = membership_for_key(key, request=request)
         return membership.user, membership
 
     def authenticate_header(self, request):
         return self.keyword
 
 
-def membership_for_key(key: str) -> Membership:
+def membership_for_key(key: str, *, request=None) -> Membership:
     """The membership an API key acts as, its token attached; AuthenticationFailed for a
-    malformed, unknown, revoked or expired key. The REST API and MCP both use this."""
+    malformed, unknown, revoked or expired key. The REST API and MCP both use this; an
+    invoke through the REST API may be served by the hot cache (hot_cache.py)."""
     key = key.strip()
     if not key or " " in key:
         raise exceptions.AuthenticationFailed("Invalid token header.")
-    found = token_membership(sha256_hex(key))
+    key_hash = sha256_hex(key)
+    found = hot_cache.token_membership(key_hash, request) if request is not None else hot_cache.NOT_SERVED
+    if found is hot_cache.NOT_SERVED:
+        found = token_membership(key_hash)
     if found is None or not found[1].user.is_active:
         raise exceptions.AuthenticationFailed("Invalid or revoked token.")
     token, membership = found
@@ -52,6 +57,7 @@ def membership_for_key(key: str) -> Membership:
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 300:
         # Coarse on purpose: one write per token every five minutes, not per request.
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        hot_cache.token_used(token.pk, now)
     membership.api_token = membership.user.api_token = token
     return membership
 
@@ -60,9 +66,9 @@ _TOKEN_QUERY: RowQuery | None = None
 TOKEN_FIELDS = ("id", "name", "prefix", "connections", "actions", "expires_at", "last_used_at", "membership_id")
 
 
-def token_membership(key_hash: str) -> tuple[ApiToken, Membership] | None:
-    """The token with that hash and its membership (user and organisation attached): one
-    fixed query on every API call (row_queries.py says why not the ORM's)."""
+def token_query() -> RowQuery:
+    """The token with its membership, user and organisation, by key hash: one fixed query
+    on every API call not served by the hot cache (row_queries.py says why not the ORM's)."""
     global _TOKEN_QUERY  # noqa: PLW0603 - built once, on first use (the user model is swappable)
     if _TOKEN_QUERY is None:
         _TOKEN_QUERY = RowQuery(
@@ -71,13 +77,22 @@ def token_membership(key_hash: str) -> tuple[ApiToken, Membership] | None:
             "FROM {t_table} JOIN {m_table} ON {m}.id = {t}.membership_id JOIN {u_table} ON {u}.id = {m}.user_id "
             "JOIN {o_table} ON {o}.id = {m}.organisation_id WHERE {t}.key_hash = %s",
         )
-    row = _TOKEN_QUERY.first([key_hash])
-    if row is None:
-        return None
-    token, membership, user, organisation = row
+    return _TOKEN_QUERY
+
+
+def token_assemble(values: tuple) -> tuple[ApiToken, Membership]:
+    """Fresh instances from ``token_query().first_values``: the token, its membership with
+    user and organisation attached."""
+    token, membership, user, organisation = token_query().instances(values)
     membership.user, membership.organisation = user, organisation
     token.membership = membership
     return token, membership
+
+
+def token_membership(key_hash: str) -> tuple[ApiToken, Membership] | None:
+    """The token with that hash and its membership (user and organisation attached)."""
+    values = token_query().first_values([key_hash])
+    return None if values is None else token_assemble(values)
 
 
 class SessionAuthentication(authentication.SessionAuthentication):

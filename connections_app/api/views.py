@@ -214,15 +214,18 @@ class InvokeThrottle(SimpleRateThrottle):
         if membership is None:
             return True
         now = time.time()
-        window_start = int(now // self.duration) * self.duration
-        key = f"throttle_invoke:{membership.organisation_id}:{window_start}"
-        try:
-            count = rate_limit.hit(key, self.duration)
-        except Exception as exc:  # noqa: BLE001 - any cache backend error
-            logger.warning("invoke throttle skipped: cache unavailable (%s)", type(exc).__name__)
-            return True
-        if count > self.num_requests:
-            self.retry_after = window_start + self.duration - now
+        counted = getattr(getattr(request, "_request", None), "invoke_throttle", None)  # by the hot cache's round trip
+        if counted is not None:
+            count, (_key, window_start, duration, limit) = counted
+        else:
+            key, window_start, duration, limit = rate_limit.invoke_window(membership.organisation_id, now)
+            try:
+                count = rate_limit.hit(key, duration)
+            except Exception as exc:  # noqa: BLE001 - any cache backend error
+                logger.warning("invoke throttle skipped: cache unavailable (%s)", type(exc).__name__)
+                return True
+        if count > limit:
+            self.retry_after = window_start + duration - now
             return False
         return True
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from services_catalog.schema import ServiceDefinition
 
 from .. import invoke as invoke_step
-from .. import selectors, tokens
+from .. import hot_cache, selectors, tokens
 from ..auth import strategy_for
 from ..auth.base import FETCHED, TYPED
 from ..errors import (
@@ -284,6 +284,7 @@ def connection_test(*, organisation: Organisation, actor, link_name: str) -> dic
     if 200 <= status < 300:
         # It works again: an error left by an earlier failure (a failed re-consent) is over.
         Connection.objects.filter(pk=connection.pk).exclude(error="").update(error="")
+        hot_cache.changed(connection_id=connection.pk)
         return {"ok": True, "status_code": status, "message": "The service accepted the credentials."}
     if status in (401, 403):
         return {"ok": False, "status_code": status, "message": "The service refused the credentials; " + _next_step(connection)}

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from services_catalog import registry
 from services_catalog.schema import SchemaError, ServiceDefinition
 
-from .. import http, selectors
+from .. import hot_cache, http, selectors
 from ..errors import (
     Conflict,
     NotFound,
@@ -173,6 +173,7 @@ def _connections_forget_credentials(*, organisation: Organisation, holders, chan
         status=ConnectionStatus.NEEDS_REAUTH, credentials_encrypted="", credentials_hint="", expires_at=None,
         refresh_retry_at=None, refresh_failures=0, error=reason[:1000],
     )
+    hot_cache.changed(organisation_id=organisation.pk)  # every connection of the organisation's entries
     for name in names:
         event_record(organisation=organisation, actor="system", action="connection.needs_reauth", target=name,
                      data={"reason": reason[:300]})

@@ -5,7 +5,7 @@ from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from ... import crypto
+from ... import crypto, hot_cache
 from ...checks import ENCRYPTED_FIELDS, rows_per_key
 
 
@@ -81,5 +81,6 @@ class Command(BaseCommand):
                         changed.append(field)
                     if changed:
                         model.objects.filter(pk=row.pk).update(**{f: getattr(row, f) for f in changed})
+                        hot_cache.everything_changed()
                         rotated += len(changed)
                 last_pk = rows[-1].pk
