@@ -32,7 +32,9 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from . import rate_limit
+from . import rate_limit, selectors
+from .models import ApiToken, Connection, CustomService, Membership, Organisation, ServiceClient
+from .token_limits import connection_missing
 
 logger = logging.getLogger(__name__)
 
@@ -168,8 +170,6 @@ def token_used(token_id: int, at) -> None:
 def connection_get(*, organisation, link_name: str):
     """``selectors.connection_get(..., annotate=False)``, served from this process's cache
     when this request's round trip found the entry current."""
-    from . import selectors  # noqa: PLC0415
-    from .token_limits import connection_missing  # noqa: PLC0415
 
     check = getattr(organisation, "hot_check", None)
     if check is None or check.link_name != link_name or check.organisation_id != organisation.pk:
@@ -322,7 +322,6 @@ def connect_signals() -> None:
     from django.contrib.auth import get_user_model  # noqa: PLC0415
     from django.db.models.signals import post_delete, post_save  # noqa: PLC0415
 
-    from .models import ApiToken, Connection, CustomService, Membership, Organisation, ServiceClient  # noqa: PLC0415
 
     def on_token(instance, **_):
         changed(token_id=instance.pk)
