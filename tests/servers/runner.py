@@ -58,7 +58,10 @@ class RunningServer:
                 for channel in list(channels.values()):
                     channel.close()
 
-            self._server.trigger.pull_trigger(close_all)
+            try:
+                self._server.trigger.pull_trigger(close_all)
+            except OSError:  # the trigger is closed already: the loop is ending on its own
+                pass
             self._thread.join(timeout)
         self._server.task_dispatcher.shutdown(timeout=timeout)
 
