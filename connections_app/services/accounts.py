@@ -12,16 +12,13 @@ from django.utils import timezone
 from services_catalog import registry
 from services_catalog.schema import LINK_NAME_MESSAGE, LINK_NAME_RE
 
-from .connections import connection_create
-from .custom_services import custom_service_create, custom_service_parse
-from .validation import NAME_MAX, RESERVED_CONNECTION_LINK_NAMES
-from ..token_limits import ACTIONS, ROLE_ACTIONS, token_within
 from ..errors import (
     Conflict,
     ConnectionsError,
     NotFound,
     ValidationFailed,
 )
+from ..events import actor_name, event_record
 from ..models import (
     ApiToken,
     Connection,
@@ -30,8 +27,10 @@ from ..models import (
     Organisation,
     sha256_hex,
 )
-
-from ..events import actor_name, event_record
+from ..token_limits import ACTIONS, ROLE_ACTIONS, token_within
+from .connections import connection_create
+from .custom_services import custom_service_create, custom_service_parse
+from .validation import NAME_MAX, RESERVED_CONNECTION_LINK_NAMES
 
 
 def api_token_create(

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from services_catalog.schema import ServiceDefinition
 
-from .. import invoke as invoke_step
 from .. import hot_cache, selectors, tokens
+from .. import invoke as invoke_step
 from ..auth import strategy_for
 from ..auth.base import FETCHED, TYPED
 from ..errors import (
@@ -25,6 +25,7 @@ from ..errors import (
     UpstreamError,
     ValidationFailed,
 )
+from ..events import actor_name, event_record
 from ..models import (
     AuthorizeLink,
     Connection,
@@ -33,8 +34,6 @@ from ..models import (
     Organisation,
     sha256_hex,
 )
-
-from ..events import actor_name, event_record
 from .validation import RESERVED_CONNECTION_LINK_NAMES, check_link_name, check_name
 
 

@@ -15,6 +15,7 @@ from ..errors import (
     NotFound,
     ValidationFailed,
 )
+from ..events import actor_name, event_record
 from ..models import (
     Connection,
     ConnectionStatus,
@@ -22,8 +23,6 @@ from ..models import (
     Organisation,
     ServiceClient,
 )
-
-from ..events import actor_name, event_record
 
 
 def _require_client(definition: ServiceDefinition, secret: str | None) -> None:

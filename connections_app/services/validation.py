@@ -4,27 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from services_catalog.schema import LINK_NAME_MESSAGE, LINK_NAME_RE
 
-from services_catalog.schema import LINK_NAME_RE
-
-from ..errors import (
-    ValidationFailed,
-)
-
-
+from ..errors import ValidationFailed
 
 NAME_MAX = 100
-
-# -- validation helpers ------------------------------------------------------------------
 # Words the pages use in URLs where a connection's link name would go (/connections/new/).
 RESERVED_CONNECTION_LINK_NAMES = frozenset({"new"})
 
 
 def check_link_name(value: Any, field: str = "link_name") -> str:
     if not isinstance(value, str) or not LINK_NAME_RE.match(value):
-        raise ValidationFailed.field(
-            field, "Must start with a lower case letter and use only a-z, 0-9 and _ (2 to 50 characters)."
-        )
+        raise ValidationFailed.field(field, LINK_NAME_MESSAGE)
     return value
 
 
