@@ -188,6 +188,19 @@ def machine_cpu_seconds() -> float:
     return (sum(fields[:3]) + sum(fields[5:8])) / os.sysconf("SC_CLK_TCK")
 
 
+def load_args(*, workers: int, threads: int, count: int, seconds: float, concurrency: list[int]):
+    """The command line of the gunicorn load benches, with each bench's defaults."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workers", type=int, default=workers)
+    parser.add_argument("--threads", type=int, default=threads)
+    parser.add_argument("--count", type=int, default=count, help="requests per series at concurrency 1")
+    parser.add_argument("--seconds", type=float, default=seconds, help="length of each series at higher concurrency")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=concurrency)
+    return parser.parse_args()
+
+
 def header(title: str) -> None:
     print(f"== {title}")
     print(f"date: {time.strftime('%Y-%m-%d %H:%M %Z')}; machine: {machine()}")

@@ -41,3 +41,15 @@ def oauth2_service(organisation, link_name: str, base_url: str) -> None:
         "oauth2": {"client_id": "bench-client", "client_secret": "bench-secret", "authorize_url": f"{base_url}/oauth/authorize",
                    "token_url": f"{base_url}/oauth/token"},
     }))
+
+
+def invoke_world():
+    """A fresh bench database, an admin's API token, and the local upstream on a free port
+    with the ``bench`` API-key connection to it: (token, upstream port, upstream process)."""
+    import common
+
+    common.fresh_start()
+    up_port = common.free_port()
+    organisation, token = admin_token()
+    api_key_connection(organisation, up_port)
+    return token, up_port, common.start_upstream(up_port)

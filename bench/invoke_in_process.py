@@ -78,11 +78,7 @@ def main() -> None:
     parser.add_argument("--memoised-lookups", action="store_true")
     args = parser.parse_args()
     common.header("invoke in one process (CPU per request)")
-    common.fresh_start()
-    up_port = common.free_port()
-    organisation, token = fixtures.admin_token()
-    fixtures.api_key_connection(organisation, up_port)
-    upstream = common.start_upstream(up_port)
+    token, up_port, upstream = fixtures.invoke_world()
     try:
         from django.core.wsgi import get_wsgi_application
 

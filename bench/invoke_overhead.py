@@ -9,7 +9,6 @@ Targets: p50 overhead under 2 ms at concurrency 1; 800 invokes/s or more at conc
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import common
@@ -17,20 +16,11 @@ import fixtures
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--count", type=int, default=2000, help="requests per series at concurrency 1")
-    parser.add_argument("--seconds", type=float, default=15, help="length of each series at concurrency 32")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
-    args = parser.parse_args()
+    args = common.load_args(workers=4, threads=2, count=2000, seconds=15, concurrency=[1, 32])
     common.header(f"invoke overhead (gunicorn {args.workers} workers x {args.threads} threads)")
 
-    common.fresh_start()
-    up_port, web_port = common.free_port(), common.free_port()
-    organisation, token = fixtures.admin_token()
-    fixtures.api_key_connection(organisation, up_port)
-    upstream = common.start_upstream(up_port)
+    token, up_port, upstream = fixtures.invoke_world()
+    web_port = common.free_port()
     web = None
     try:
         web = common.gunicorn(web_port, workers=args.workers, threads=args.threads)

@@ -9,7 +9,6 @@ under gunicorn with the production settings, at concurrency 1 and 8.
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import common
@@ -17,20 +16,11 @@ import fixtures
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--count", type=int, default=500, help="requests per series at concurrency 1")
-    parser.add_argument("--seconds", type=float, default=8, help="length of each series at higher concurrency")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
-    args = parser.parse_args()
+    args = common.load_args(workers=2, threads=4, count=500, seconds=8, concurrency=[1, 8])
     common.header(f"MCP invoke vs REST invoke (gunicorn {args.workers} workers x {args.threads} threads)")
 
-    common.fresh_start()
-    up_port, web_port = common.free_port(), common.free_port()
-    organisation, token = fixtures.admin_token()
-    fixtures.api_key_connection(organisation, up_port)
-    upstream = common.start_upstream(up_port)
+    token, up_port, upstream = fixtures.invoke_world()
+    web_port = common.free_port()
     web = None
     try:
         # No throttling in the way of the series (it is measured in the REST figures).
