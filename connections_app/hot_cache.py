@@ -24,13 +24,17 @@ Redis: the embedded default): the database path, as before.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 
 from . import rate_limit, selectors
 from .models import ApiToken, Connection, CustomService, Membership, Organisation, ServiceClient
@@ -97,14 +101,16 @@ def _put(mapping: dict, key, value) -> None:
 
 
 # -- reading -----------------------------------------------------------------------------
-def token_membership(key_hash: str, request):
+def token_membership(key_hash: str, request, *, read: Callable[[str], tuple | None], assemble: Callable):
     """(token, membership) for an invoke through the REST API, None for an unknown key, or
     ``NOT_SERVED`` when the hot path does not apply (another route, no Redis, Redis down).
 
+    The API layer owns how a token is read: ``read(key_hash)`` is its one query's row (or
+    None), ``assemble(row)`` the (token, membership) built from it. This module keeps rows
+    and judges them; it imports nothing above itself.
+
     Makes the request's one Redis round trip: counts the organisation's throttle window
     (the count is left on the request for ``InvokeThrottle``) and reads the versions."""
-    from .api.authentication import token_assemble, token_membership as from_database  # noqa: PLC0415
-
     http_request = getattr(request, "_request", request)
     match = getattr(http_request, "resolver_match", None)
     if match is None or match.url_name != "invoke":
@@ -132,23 +138,23 @@ def token_membership(key_hash: str, request):
     if window is not None:
         http_request.invoke_throttle = (count, window)
     if ids is None:  # first sight of this key here: learn its ids, serve from the database
-        found = from_database(key_hash)
-        if found is not None:
-            _put(_token_ids, key_hash, (found[0].pk, found[1].organisation_id))
+        values = read(key_hash)
+        if values is None:
+            return None
+        found = assemble(values)
+        _put(_token_ids, key_hash, (found[0].pk, found[1].organisation_id))
         return found
     boot, organisation_version, token_version = versions[0], versions[1], versions[2]
     wanted = (boot, organisation_version, token_version)
     entry = _tokens.get(token_id)
     if entry is not None and entry.versions == wanted:
-        token, membership = token_assemble(entry.values)
+        token, membership = assemble(entry.values)
         token.last_used_at = _token_last_used.get(token_id, token.last_used_at)
     else:
-        from .api.authentication import token_query  # noqa: PLC0415
-
-        values = token_query().first_values([key_hash])  # read after the versions: see the docstring
+        values = read(key_hash)  # read after the versions: see the module's docstring
         if values is None:
             return None
-        token, membership = token_assemble(values)
+        token, membership = assemble(values)
         if token.pk == token_id and membership.organisation_id == organisation_id:
             _put(_tokens, token_id, _Entry(wanted, values))
             _token_last_used.pop(token_id, None)
@@ -194,8 +200,6 @@ def connection_get(*, organisation, link_name: str):
 def _link_name(http_request) -> str | None:
     """The ``connection`` of an invoke body (read again by the view's parser; a body that
     is not a JSON object has none here, and the view answers it as before)."""
-    import json  # noqa: PLC0415
-
     if http_request.content_type != "application/json":
         return None
     try:
@@ -319,9 +323,6 @@ def connect_signals() -> None:
     """Saves and deletes (the ORM's, the admin's, cascades) of what entries hold bump its
     version. ``QuerySet.update()`` sends no signal: its call sites call ``changed``
     themselves (tests/connections_app/test_hot_cache_writes.py finds them all)."""
-    from django.contrib.auth import get_user_model  # noqa: PLC0415
-    from django.db.models.signals import post_delete, post_save  # noqa: PLC0415
-
 
     def on_token(instance, **_):
         changed(token_id=instance.pk)
@@ -350,6 +351,4 @@ def connect_signals() -> None:
 
 
 def signal_name(signal) -> str:
-    from django.db.models.signals import post_save  # noqa: PLC0415
-
     return "save" if signal is post_save else "delete"
