@@ -121,6 +121,20 @@ def test_file_opens_with_its_docs_url_and_parses_without_libyaml(path):
     first = text.splitlines()[0]
     urls = [u.rstrip(".,;:") for u in FIRST_LINE_URL.findall(first)] if first.startswith("#") else []
     assert urls and urls[0] == data["docs_url"], f"{path.name}: the first line must be a comment naming docs_url"
+    # An unquoted comma in a flow mapping ({display_name: See, edit and delete}) cuts the text and turns the
+    # rest into keys without values, which validation drops as blank: no value in a catalog file is null.
+    assert not list(null_keys(data)), f"{path.name}: quote the text holding a comma: {list(null_keys(data))}"
+
+
+def null_keys(data):
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if value is None:
+                yield key
+            yield from null_keys(value)
+    elif isinstance(data, list):
+        for item in data:
+            yield from null_keys(item)
 
 
 def test_fixes_from_the_catalog_check():
