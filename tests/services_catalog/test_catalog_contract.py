@@ -18,7 +18,7 @@ REQUIRED = [
     "servicenow", "netsuite", "sage_intacct", "hibob", "ashby", "personio", "deel", "azure_devops",
     "dynamics365_business_central", "snowflake", "freshservice", "freshbooks", "ramp", "bigcommerce", "woocommerce",
     "customerio", "apollo", "pandadoc", "canva", "webex", "pipedrive_oauth",
-    "github_enterprise_server", "gitlab_self_managed", "shopify_oauth", "braze", "rippling",
+    "github_enterprise_server", "gitlab_self_managed", "shopify_oauth", "shopify_client_credentials", "braze", "rippling",
 ]
 
 
@@ -42,7 +42,7 @@ def example_kept(service, config):
 # the query string or as JSON, never the form-encoded body this product sends; Clockify, Insightly and Elastic
 # Email: their own pages could not be found to confirm the scheme), so the floor is what is confirmed.
 # docs/CATALOG_SOURCES.md lists the entries left out and the feature each one lacks.
-CONFIRMED_MINIMUM = 210
+CONFIRMED_MINIMUM = 211
 
 
 def test_catalog_has_the_confirmed_services_including_the_named_ones():
@@ -161,6 +161,9 @@ def test_entries_that_say_where_the_token_goes():
     assert shopify.oauth2.scope_delimiter == "," and shopify.oauth2.pkce is False
     auth = shopify.auth(shopify).build_auth({"access_token": "shpua_T0KEN"})
     assert auth.values == {"X-Shopify-Access-Token": "shpua_T0KEN"}  # bare, no prefix
+    own = CATALOG["shopify_client_credentials"].with_config({"shop": "acme"})
+    assert own.oauth2.grant_type == "client_credentials" and own.oauth2.token_url == shopify.oauth2.token_url
+    assert own.auth(own).build_auth({"access_token": "shpat_T0KEN"}).values == {"X-Shopify-Access-Token": "shpat_T0KEN"}
     braze = CATALOG["braze"]
     assert braze.with_config({"cluster": "fra-02.braze.eu"}).base_url == "https://rest.fra-02.braze.eu"
     assert set(braze.config_fields[0].choice_labels) == set(braze.config_fields[0].choices)
