@@ -281,7 +281,8 @@ def connection_credential_hints(*, connection: Connection, service: ServiceDefin
     """Each typed credential's display name and its last four characters (``…abcd``).
 
     Like the stored hint, a value shorter than 12 characters shows nothing of itself, so a
-    hint never gives away most of a short secret.
+    hint never gives away most of a short secret. An optional credential that was not given
+    (a JWT bearer connection's private key when a key file was pasted) is not listed.
     """
     fields = service.credential_fields()
     if not fields or not connection.credentials_encrypted:
@@ -290,5 +291,6 @@ def connection_credential_hints(*, connection: Connection, service: ServiceDefin
     out = []
     for field in fields:
         value = values.get(field.key) or ""
-        out.append((field.display_name, f"…{value[-4:]}" if len(value) >= 12 else ""))
+        if value:
+            out.append((field.display_name, f"…{value[-4:]}" if len(value) >= 12 else ""))
     return out
