@@ -173,4 +173,3 @@ def _set_error(connection: Connection, message: str) -> None:
     """Record why consent failed; the status stays as it was (pending, or connected on reconnect)."""
     Connection.objects.filter(pk=connection.pk).update(error=message[:1000])
     hot_cache.changed(connection_id=connection.pk)
-

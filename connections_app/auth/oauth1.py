@@ -100,7 +100,6 @@ class OAuth1(AuthType):
         return OAuth1TokenSession(config.consumer_key, config.consumer_secret, signature_method=config.signature_method, **kwargs)
 
     # -- use ------------------------------------------------------------------------------
-
     def build_auth(self, credentials: dict) -> OAuth1Auth:
         config = self.service.oauth1
         return OAuth1Auth(

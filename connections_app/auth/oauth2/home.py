@@ -93,7 +93,8 @@ class OAuth2(AuthType):
         error = params.get("error")
         if error:
             description = (params.get("error_description") or "").strip()[:300]
-            raise ConsentFailed("Consent was not given", f"The provider answered {error[:60]}" + (f": {description}" if description else "."))
+            message = f"The provider answered {error[:60]}" + (f": {description}" if description else ".")
+            raise ConsentFailed("Consent was not given", message)
         issuer = params.get("iss")
         if issuer and not _same_origin(issuer, oauth2.authorize_url):
             raise ConsentFailed("Wrong issuer", "The answer came from another authorization server and was refused.",
