@@ -139,6 +139,17 @@ class AuthType:
         """Return at most the last four characters of the main secret, for pages."""
         return ""
 
+    def credential_hints(self, credentials: dict) -> list[tuple[str, str]]:
+        """Each credential given, by display name, with at most its last four characters
+        (``…abcd``; nothing of a value shorter than 12, so a hint never gives away most of a
+        short secret). A credential left empty is not listed."""
+        out = []
+        for field in self.credential_fields():
+            value = credentials.get(field.key) or ""
+            if value:
+                out.append((field.display_name, f"…{value[-4:]}" if len(value) >= 12 else ""))
+        return out
+
     def has_usable_credentials(self, credentials: dict) -> bool:
         return bool(credentials)
 

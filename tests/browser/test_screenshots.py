@@ -159,6 +159,7 @@ def test_service_account_connection(browser, base_url, org, make_member, oauth2_
     hints = page.get_by_test_id("credential-hints")
     expect(hints).to_contain_text("Service account key file")
     expect(hints).not_to_contain_text("Private key (PEM)")  # not given: not listed as set
+    expect(hints).to_contain_text(f"Signs as: {ROBOT}")  # who the key signs as, nothing of the key
     assert "PRIVATE KEY" not in page.content()
     screenshot(page, "service-account-connection.png")
     context.close()

@@ -149,6 +149,11 @@ class OAuth2(AuthType):
     def hint(self, credentials: dict) -> str:
         return ""
 
+    def credential_hints(self, credentials: dict) -> list[tuple[str, str]]:
+        if self.service.oauth2.grant_type != "jwt_bearer":
+            return super().credential_hints(credentials)
+        return jwt_bearer.key_hints(credentials)
+
     def secret_values(self, credentials: dict) -> list[str]:
         return encodings_of([credentials.get(k, "") for k in ("access_token", "refresh_token", "private_key")])
 

@@ -28,6 +28,30 @@ JWT_FIELDS = (
 JWT_CREDENTIAL_KEYS = tuple(f.key for f in JWT_FIELDS)
 
 
+def key_hints(credentials: dict) -> list[tuple[str, str]]:
+    """What a page shows of a JWT bearer key: who it signs as, never a part of the key (the
+    last characters of a PEM block or a key file are its framing, and say nothing)."""
+    raw = credentials.get("service_account_json")
+    data = {}
+    if raw:
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            data = {}
+    shown = [("Service account key file", "")] if raw else []  # shown as "set"
+    if credentials.get("private_key"):
+        shown.append(("Private key (PEM)", ""))
+    issuer = credentials.get("issuer") or (data.get("client_email") if isinstance(data, dict) else None)
+    key_id = credentials.get("key_id") or (data.get("private_key_id") if isinstance(data, dict) else None)
+    if isinstance(issuer, str) and issuer:
+        shown.append(("Signs as", issuer))
+    if credentials.get("subject"):
+        shown.append(("Acts as", credentials["subject"]))
+    if isinstance(key_id, str) and len(key_id) >= 12:
+        shown.append(("Key id", f"…{key_id[-4:]}"))
+    return shown
+
+
 def load_private_key(pem: str):
     """Import a PEM private key (RSA or EC) with joserfc, or raise ValueError naming no secret."""
     for kind in (RSAKey, ECKey):
