@@ -20,11 +20,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from services_catalog.schema import merge_changes
-
 from .. import oauth_flow, selectors, services, snippets
 from ..api.authentication import SESSION_ORG_KEY, current_membership
 from ..api.errors import error_body
+from ..auth.registry import AUTH_TYPES
 from ..events import denial_record
 from ..errors import Conflict, ConnectionsError, NotFound, ValidationFailed
 from ..models import ConnectionStatus, Role
@@ -123,7 +122,7 @@ def _add_row(request) -> str | None:
 def connection_new(request, membership):
     """The two tabs: "Select a service" (GET filters) and "Custom service" (POST saves)."""
     tab = "custom" if request.method == "POST" or request.GET.get("tab") == "custom" else "catalog"
-    context = {"tab": tab, **_callback_urls()}
+    context = {"tab": tab}
     organisation = membership.organisation
     if tab == "catalog":
         filters = forms.ServiceFilterForm(request.GET)
@@ -141,7 +140,9 @@ def connection_new(request, membership):
             return forbidden(request, "Only admins can define custom services.")
         return render(request, "connections/new.html", context)
     add_row = _add_row(request) if request.method == "POST" else None
-    page = forms.CustomServicePage(request.POST if request.method == "POST" else None, organisation=organisation, add_row=add_row)
+    page = forms.CustomServicePage(
+        request.POST if request.method == "POST" else None, organisation=organisation, add_row=add_row, callback_urls=_callback_urls(),
+    )
     context["page"] = page
     if add_row:
         page.quiet()
@@ -166,9 +167,9 @@ def _after_create(request, connection, authorize_url):
     return redirect("connection-detail", link_name=connection.link_name)
 
 
-def _callback_urls() -> dict:
-    """The redirect URIs a person registers with an OAuth provider."""
-    return {"redirect_uri": oauth_flow.redirect_uri("oauth2"), "redirect_uri1": oauth_flow.redirect_uri("oauth1")}
+def _callback_urls() -> dict[str, str]:
+    """The redirect URI a person registers with the provider, by auth type with a client."""
+    return {name: oauth_flow.redirect_uri(name) for name, cls in AUTH_TYPES.items() if cls.client_fields}
 
 
 @require_http_methods(["GET", "POST"])
@@ -418,20 +419,21 @@ def service_edit(request, membership, link_name: str):
     if custom is None:
         return not_found(request)
     add_row = _add_row(request) if request.method == "POST" else None
-    page = forms.CustomServicePage(request.POST or None, editing=custom, with_connection=False, add_row=add_row)
+    page = forms.CustomServicePage(
+        request.POST or None, editing=custom, with_connection=False, add_row=add_row, callback_urls=_callback_urls(),
+    )
     if add_row:
         page.quiet()
         submission = None
     else:
         submission = form_submit(request, page, lambda: services.custom_service_update(
             organisation=membership.organisation, actor=request.user, link_name=link_name,
-            # Options the page does not show (token_prefix, ...) are kept.
-            definition=services.custom_service_parse(merge_changes(custom.definition, page.service_data())),
+            definition=page.definition,  # judged by the page, with the options it does not show kept
         ))
         if submission.done:
             messages.success(request, f"The service {custom.link_name} is saved.")
             return redirect("service-list")
-    context = {"custom": custom, "page": page, **_callback_urls()}
+    context = {"custom": custom, "page": page}
     return render(request, "services/edit.html", context, status=submission.status if submission else 200)
 
 
