@@ -32,11 +32,14 @@ CAPITALS = {"id": "ID", "url": "URL", "uri": "URI", "pkce": "PKCE", "jwt": "JWT"
 MULTILINE_ABOVE = 4096  # a longer value is a key file or a PEM key: a text area
 
 
+def in_words(name: str) -> str:
+    """``client_id`` -> ``Client ID``."""
+    text = " ".join(CAPITALS.get(w, w) for w in name.split("_"))
+    return text[:1].upper() + text[1:]
+
+
 def label_of(name: str, info: FieldInfo) -> str:
-    if info.title:
-        return info.title
-    words = [CAPITALS.get(w, w) for w in name.split("_")]
-    return " ".join(words)[:1].upper() + " ".join(words)[1:]
+    return info.title or in_words(name)
 
 
 def choice_label(value: Any) -> str:
@@ -46,7 +49,7 @@ def choice_label(value: Any) -> str:
         name = unicodedata.name(text, text).capitalize()
         return name if text.isspace() else f"{name} ({text})"
     if re.fullmatch(r"[a-z][a-z0-9_]*", text):
-        return text.replace("_", " ").capitalize()
+        return in_words(text)
     return text
 
 
@@ -57,7 +60,7 @@ class MapField(forms.CharField):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.widget.attrs.update({"rows": 3, "spellcheck": "false"})
+        self.widget.attrs.update({"rows": 3, "spellcheck": "false", "placeholder": "name: value"})
 
     def to_python(self, value):
         out = {}
@@ -94,7 +97,7 @@ class BlockField:
     kind: str  # "choice", "bool", "text", "map" or "list"
     secret: bool = False
     shown_first: bool = False  # else under "More options"
-    default: Any = None
+    common_kind: bool = False  # a URL or a choice: shown first when declared among the first
 
     def to_block(self, value: Any) -> Any:
         """The form's cleaned value as the block takes it: empty means "not set"."""
@@ -165,21 +168,32 @@ def block_field(section: str, name: str, info: FieldInfo, *, client_fields: tupl
         form_field.widget.attrs["placeholder"] = form_field.prepare_value(default)  # empty keeps the default
     # A required field, a client field and a choice are not "(optional)" for their type.
     form_field.conditional = info.is_required() or name in client_fields or kind in ("choice", "bool")
-    shown_first = info.is_required() or name in client_fields or is_url(metadata) or kind in ("choice", "bool")
-    return BlockField(name, f"{section}_{name}", form_field, kind, secret=secret, shown_first=shown_first, default=default)
+    main = info.is_required() or name in client_fields
+    common_kind = is_url(metadata) or kind in ("choice", "bool")
+    return BlockField(name, f"{section}_{name}", form_field, kind, secret=secret, shown_first=main, common_kind=common_kind)
 
 
 def block_fields(auth) -> list[BlockField]:
     """The form fields of an auth type's block: its client fields first, then the rest in
-    the order they are declared."""
+    the order they are declared.
+
+    Shown first: the client, the required fields, and the run of URLs and choices a block
+    declares before its first other option (a block lists its common options first); the
+    rest under "More options".
+    """
     model = auth.section_model
     if model is None:
         return []
     client = tuple(auth.client_fields or ())
     names = sorted(model.model_fields, key=lambda n: (n not in client, client.index(n) if n in client else 0))
     out = []
+    leading = True
     for name in names:
         derived = block_field(auth.section, name, model.model_fields[name], client_fields=client)
-        if derived is not None:
-            out.append(derived)
+        if derived is None:
+            continue
+        if name not in client:
+            leading = leading and (derived.shown_first or derived.common_kind)
+            derived.shown_first = derived.shown_first or leading
+        out.append(derived)
     return out
