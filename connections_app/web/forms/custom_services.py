@@ -221,7 +221,7 @@ class CustomServiceForm(DomainErrorsMixin, forms.Form):
 
     service_name = forms.CharField(label="Service name", max_length=100, widget=forms.TextInput(attrs={"autocomplete": "off"}))
     service_link_name = LinkNameField(label="Service link name", help_text="Lower case letters, digits and _; it never changes.")
-    auth_type = forms.ChoiceField(label="Authentication type", choices=AUTH_TYPE_CHOICES, initial="api_key")
+    auth_type = forms.ChoiceField(label="Authentication type", choices=AUTH_TYPE_CHOICES, initial=AUTH_TYPE_CHOICES[0][0])
     param_type = forms.ChoiceField(
         label="Parameter type", choices=PARAM_TYPE_CHOICES, initial="header",
         help_text="Where the credentials travel on each call. Some authentication types (Basic, signatures) always use a header.",
@@ -254,8 +254,8 @@ class CustomServiceForm(DomainErrorsMixin, forms.Form):
         for name, auth in AUTH_TYPES.items():
             self.blocks[name] = block_fields(auth)
             for block_field in self.blocks[name]:
-                if block_field.secret and editing is not None:
-                    block_field.field.help_text = SECRET_KEEP_HELP if editing.client_secret_encrypted else block_field.field.help_text
+                if block_field.secret and editing is not None and editing.client_secret_encrypted:
+                    block_field.field.help_text = SECRET_KEEP_HELP
                 self.fields[block_field.form_name] = block_field.field
         if editing is not None:
             # The link name of a service never changes: shown, not editable, not posted.
