@@ -109,3 +109,20 @@ def test_the_definitions_errors_land_on_their_fields(admin_web):
     assert "This field is required." in error_of(html, "oauth2_authorize_url")
     html = admin_web.post("/connections/new/", oauth2_form(oauth2_authorize_params="state: mine")).content.decode()
     assert "May not set state" in error_of(html, "oauth2_authorize_params")
+
+
+def test_the_edit_page_unfolds_more_options_only_when_one_is_set(admin_web):
+    from connections_app import services
+    from connections_app.models import Organisation
+
+    org = Organisation.objects.get()
+    for link_name, extra in (("plain_oauth", {}), ("prefixed_oauth", {"token_prefix": "token"})):
+        services.custom_service_create(organisation=org, actor=None, definition=services.custom_service_parse({
+            "link_name": link_name, "name": link_name, "auth_type": "oauth2", "base_url": "https://api.acme.example",
+            "oauth2": {"client_id": "cid", "client_secret": "s", "authorize_url": "https://a.example/auth",
+                       "token_url": "https://a.example/token", **extra},
+        }))
+    plain = admin_web.get("/services/plain_oauth/edit/").content.decode()
+    prefixed = admin_web.get("/services/prefixed_oauth/edit/").content.decode()
+    assert '<details class="more" open>' not in plain
+    assert '<details class="more" open>' in prefixed and 'value="token"' in prefixed

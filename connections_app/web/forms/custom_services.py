@@ -213,7 +213,14 @@ class Section:
 
     @property
     def more_open(self) -> bool:
-        return any(f.errors or (f.value() not in (None, "", False, f.initial)) for f in self.more)
+        """Unfolded when an option there has an error or a value other than its default."""
+        return any(f.errors or _is_set(f) for f in self.more)
+
+
+def _is_set(bound) -> bool:
+    field = bound.field
+    value, default = field.prepare_value(bound.value()), field.prepare_value(field.declared_default)
+    return value != default and value not in (None, "", False)
 
 
 class CustomServiceForm(DomainErrorsMixin, forms.Form):

@@ -18,7 +18,6 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from annotated_types import MaxLen
 from django import forms
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
@@ -125,8 +124,8 @@ def _unwrap(info: FieldInfo) -> tuple[Any, list]:
 
 
 def _max_length(metadata: list) -> int | None:
+    """The tightest ``max_length`` of the constraints (StringConstraints, annotated_types.MaxLen)."""
     lengths = [m.max_length for m in metadata if isinstance(getattr(m, "max_length", None), int)]
-    lengths += [m.max_length for m in metadata if isinstance(m, MaxLen)]
     return min(lengths) if lengths else None
 
 
@@ -166,6 +165,7 @@ def block_field(section: str, name: str, info: FieldInfo, *, client_fields: tupl
         return None
     if default not in (None, "", {}, ()) and kind in ("text", "list", "map"):
         form_field.widget.attrs["placeholder"] = form_field.prepare_value(default)  # empty keeps the default
+    form_field.declared_default = default
     # A required field, a client field and a choice are not "(optional)" for their type.
     form_field.conditional = info.is_required() or name in client_fields or kind in ("choice", "bool")
     main = info.is_required() or name in client_fields
