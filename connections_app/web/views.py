@@ -169,8 +169,8 @@ def _after_create(request, connection, authorize_url):
 
 
 def _callback_urls() -> dict[str, str]:
-    """The redirect URI a person registers with the provider, by auth type with a client."""
-    return {name: oauth_flow.redirect_uri(name) for name, cls in AUTH_TYPES.items() if cls.client_fields}
+    """The redirect URI a person registers with the provider, by consent type."""
+    return {name: oauth_flow.redirect_uri(name) for name, cls in AUTH_TYPES.items() if cls.callback_path}
 
 
 @require_http_methods(["GET", "POST"])

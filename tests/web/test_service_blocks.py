@@ -83,10 +83,10 @@ def test_an_error_of_a_declared_option_shows_next_to_its_field(more_options):
 
 
 def test_every_field_of_the_oauth2_block_is_on_the_page(admin_web):
-    from connections_app.auth.oauth2 import OAuth2, OAuth2Config
+    from connections_app.auth.oauth2 import OAuth2
 
     html = admin_web.get("/connections/new/?tab=custom").content.decode()
-    for name in OAuth2Config.model_fields:
+    for name in OAuth2.section_model.model_fields:
         assert f'name="oauth2_{name}"' in html, name
     assert [f.form_name for f in block_fields(OAuth2)][:2] == ["oauth2_client_id", "oauth2_client_secret"]
 
