@@ -104,6 +104,21 @@ class AuthType:
         """The values a person types for a connection (empty when it connects otherwise)."""
         return ()
 
+    # -- what a page asks before the service exists (the custom-service page) -------------
+    @classmethod
+    def fixed_credential_fields(cls) -> tuple[Parameter, ...]:
+        """The credential fields of every service of this type, when they do not depend on
+        the service (Basic, AWS); () when they do (API key parameters, an OAuth 2 grant)."""
+        try:
+            return tuple(cls(None).credential_fields())  # type: ignore[arg-type]
+        except AttributeError:  # the fields are read from the service
+            return ()
+
+    @classmethod
+    def asks_scopes(cls) -> bool:
+        """Whether a connection asks the provider for scopes: the type sends them (``scope_params``)."""
+        return callable(getattr(cls, "scope_params", None))
+
     def validate_credentials(self, values: Any, *, partial: bool = False) -> dict[str, str]:
         """Return the cleaned credential values or raise ValidationFailed naming each field."""
         fields = self.credential_fields()
