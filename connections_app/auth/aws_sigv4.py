@@ -69,6 +69,7 @@ class AwsSigV4Signer(requests.auth.AuthBase):
 class AwsSigV4(AuthType):
     name = "aws_sigv4"
     label = "AWS Signature V4"
+    fixed_credential_fields = FIELDS
     section = "aws"
     section_model = AwsConfig
 
@@ -82,9 +83,6 @@ class AwsSigV4(AuthType):
             for placeholder in PLACEHOLDER_RE.findall(getattr(service.aws, field)):
                 if placeholder not in names:
                     raise FieldError(f"aws.{field}", f"Placeholder {{{placeholder}}} is not a config field.")
-
-    def credential_fields(self):
-        return FIELDS
 
     def build_auth(self, credentials: dict) -> AwsSigV4Signer:
         aws = self.service.aws

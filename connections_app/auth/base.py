@@ -46,6 +46,11 @@ class AuthType:
     client_fields: ClassVar[tuple[str, str] | None] = None
     #: Whether the service's ``parameters`` list is this type's (API key) or must stay empty.
     takes_parameters: ClassVar[bool] = False
+    #: The credential fields every connection of this type gives, when they do not depend on
+    #: the service (Basic, AWS): the custom-service page asks them before a service exists.
+    fixed_credential_fields: ClassVar[tuple[Parameter, ...]] = ()
+    #: Whether a connection asks the provider for scopes (the page then takes scope rows).
+    asks_scopes: ClassVar[bool] = False
     #: A consent type's callback path, and the callback parameter that finds its state.
     callback_path: ClassVar[str | None] = None
     state_param: ClassVar[str | None] = None
@@ -102,22 +107,7 @@ class AuthType:
 
     def credential_fields(self) -> tuple[Parameter, ...]:
         """The values a person types for a connection (empty when it connects otherwise)."""
-        return ()
-
-    # -- what a page asks before the service exists (the custom-service page) -------------
-    @classmethod
-    def fixed_credential_fields(cls) -> tuple[Parameter, ...]:
-        """The credential fields of every service of this type, when they do not depend on
-        the service (Basic, AWS); () when they do (API key parameters, an OAuth 2 grant)."""
-        try:
-            return tuple(cls(None).credential_fields())  # type: ignore[arg-type]
-        except AttributeError:  # the fields are read from the service
-            return ()
-
-    @classmethod
-    def asks_scopes(cls) -> bool:
-        """Whether a connection asks the provider for scopes: the type sends them (``scope_params``)."""
-        return callable(getattr(cls, "scope_params", None))
+        return self.fixed_credential_fields
 
     def validate_credentials(self, values: Any, *, partial: bool = False) -> dict[str, str]:
         """Return the cleaned credential values or raise ValidationFailed naming each field."""

@@ -14,15 +14,13 @@ FIELDS = (Parameter(key="username", display_name="Username"), Parameter(key="pas
 class Basic(AuthType):
     name = "basic"
     label = "Basic authentication"
+    fixed_credential_fields = FIELDS
 
     @classmethod
     def check_service(cls, service) -> None:
         super().check_service(service)
         if service.param_type != "header":
             raise FieldError("param_type", "Basic authentication travels in a header; use param_type: header.")
-
-    def credential_fields(self):
-        return FIELDS
 
     def build_auth(self, credentials: dict) -> HTTPBasicAuth:
         return HTTPBasicAuth(credentials["username"], credentials["password"])

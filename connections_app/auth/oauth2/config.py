@@ -44,11 +44,12 @@ RESERVED_AUTHORIZE_PARAMS = frozenset(
 class OAuth2Config(Shape):
     grant_type: Literal["authorization_code", "client_credentials", "jwt_bearer"] = "authorization_code"
     authorize_url: Url | None = None
-    token_url: Url
-    refresh_url: Annotated[Url | None, Field(description="Defaults to token_url.")] = None
-    revoke_url: Annotated[Url | None, Field(description="RFC 7009 revocation endpoint, called on revoke and delete.")] = None
+    token_url: Annotated[Url, Field(title="Access token URL")]
+    refresh_url: Annotated[Url | None, Field(title="Refresh token URL", description="Defaults to token_url.")] = None
+    revoke_url: Annotated[Url | None, Field(title="Revoke token URL",
+                                            description="RFC 7009 revocation endpoint, called on revoke and delete.")] = None
     scope_delimiter: Literal[" ", ",", "+", ";"] = " "
-    pkce: StrictBool = True
+    pkce: Annotated[StrictBool, Field(title="Use PKCE (S256)")] = True
     token_prefix: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,39}$", description="A single word such as Bearer.")] = "Bearer"
     token_header: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,100}$", description="Header the token travels in (param_type header).")] = "Authorization"
     token_template: Annotated[TokenTemplate, Field(description="What travels in token_header.")] = "{token_prefix} {access_token}"

@@ -25,6 +25,7 @@ class OAuth2(AuthType):
     name = "oauth2"
     label = "OAuth 2"
     section = "oauth2"
+    asks_scopes = True
     section_model = OAuth2Config
     client_fields = ("client_id", "client_secret")
     callback_path = "/oauth/callback"

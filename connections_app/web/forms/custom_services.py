@@ -324,8 +324,8 @@ class CustomServiceForm(DomainErrorsMixin, forms.Form):
             "sample_url": d.get("sample_url") or None,
             "verify": {"method": "GET", "path": d["verify_path"]} if d.get("verify_path") else None,
             "parameters": parameters if auth and auth.takes_parameters else [],
-            "scopes": scopes if auth and auth.asks_scopes() else [],
-            "default_scopes": [s["name"] for s in scopes] if auth and auth.asks_scopes() else [],
+            "scopes": scopes if auth and auth.asks_scopes else [],
+            "default_scopes": [s["name"] for s in scopes] if auth and auth.asks_scopes else [],
             **{other.section: None for other in AUTH_TYPES.values() if other.section},
         }
         if self.editing is None:
@@ -397,7 +397,7 @@ class NewConnectionForm(DomainErrorsMixin, forms.Form):
         self.fields["link_name"].widget.attrs["data-linkname-from"] = "id_name"
         self.credentials: dict[str, list[tuple[str, str]]] = {}  # auth type -> [(key, form field name)]
         for auth_name, auth in AUTH_TYPES.items():
-            for parameter in auth.fixed_credential_fields():
+            for parameter in auth.fixed_credential_fields:
                 form_name = f"{auth_name}_{parameter.key}"
                 self.fields[form_name] = credential_field(parameter, required=False, help_text="")
                 self.fields[form_name].conditional = getattr(parameter, "required", True)
@@ -467,7 +467,7 @@ class CustomServicePage:
 
     # -- what the template asks the registry -------------------------------------------
     parameter_types = property(lambda self: auth_types_where(lambda cls: cls.takes_parameters))
-    scope_types = property(lambda self: auth_types_where(lambda cls: cls.asks_scopes()))
+    scope_types = property(lambda self: auth_types_where(lambda cls: cls.asks_scopes))
     consent_types = property(lambda self: auth_types_where(lambda cls: bool(cls.client_fields)))
 
     @property
@@ -517,7 +517,7 @@ class CustomServicePage:
                 if "value" in row.fields and not row.cleaned_data.get("value"):
                     row.add_error("value", REQUIRED)
                     ok = False
-        if auth is not None and auth.asks_scopes():
+        if auth is not None and auth.asks_scopes:
             ok = self.scopes.check_unique() and ok
         if auth is not None and self.connection is not None:
             ok = self.connection.check_credentials(auth.name) and ok
@@ -552,7 +552,7 @@ class CustomServicePage:
             credentials = {f.cleaned_data["key"]: f.cleaned_data.get("value") or "" for _i, f in self.params.rows() if f.cleaned_data["key"]}
         elif auth.name in self.connection.credentials:
             credentials = self.connection.typed_credentials(auth.name)
-        scopes = [item["name"] for item in self.scopes.items()] if auth.asks_scopes() else None
+        scopes = [item["name"] for item in self.scopes.items()] if auth.asks_scopes else None
         return {"name": c["name"], "link_name": c["link_name"], "credentials": credentials, "scopes": scopes}
 
     # -- domain errors back onto the forms ------------------------------------------------
