@@ -49,6 +49,8 @@ class AuthType:
     #: The credential fields every connection of this type gives, when they do not depend on
     #: the service (Basic, AWS): the custom-service page asks them before a service exists.
     fixed_credential_fields: ClassVar[tuple[Parameter, ...]] = ()
+    #: For a type whose credentials travel only in headers: the error that says so.
+    headers_only: ClassVar[str | None] = None
     #: Whether a connection asks the provider for scopes (the page then takes scope rows).
     asks_scopes: ClassVar[bool] = False
     #: A consent type's callback path, and the callback parameter that finds its state.
@@ -66,6 +68,8 @@ class AuthType:
             raise FieldError("parameters", f"An {cls.label} service needs at least one parameter.")
         if not cls.takes_parameters and service.parameters:
             raise FieldError("parameters", "Only API key services take parameters.")
+        if cls.headers_only and service.param_type != "header":
+            raise FieldError("param_type", cls.headers_only)
 
     @classmethod
     def provided_names(cls, service: "ServiceDefinition") -> tuple[str, ...]:
