@@ -105,14 +105,15 @@ def prepare(mode: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", choices=("production", "embedded"), default="production")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=None, help="default: settings/gunicorn.conf.py's (two per core)")
+    parser.add_argument("--threads", type=int, default=None, help="default: settings/gunicorn.conf.py's (4)")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt install wrk)")
-    shape = f"gunicorn {args.workers} workers x {args.threads} threads" if args.mode == "production" else "scripts/serve's web"
+    shape = (f"gunicorn {args.workers or 'default'} workers x {args.threads or 'default'} threads" if args.mode == "production"
+             else "scripts/serve's web")
     common.header(f"invoke with wrk, {args.mode} ({shape})")
 
     prepare(args.mode)
