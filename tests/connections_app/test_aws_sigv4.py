@@ -9,10 +9,9 @@ import pytest
 
 from connections_app.models import Connection
 from tests.catalog_entries import catalog_entry  # noqa: F401  (a fixture)
+from tests.factories import invoke
 from tests.servers.runner import start_wsgi
 from tests.servers.sigv4_server import create_sigv4_server
-
-from .test_invoke import invoke
 
 pytestmark = pytest.mark.django_db
 

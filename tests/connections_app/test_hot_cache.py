@@ -5,7 +5,6 @@ the very next call; with Redis down, the database path answers."""
 from __future__ import annotations
 
 import time
-
 import uuid
 
 import pytest
@@ -16,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 
 from connections_app import hot_cache, services, tokens
 from connections_app.models import ApiToken, Connection, Membership, Organisation
-from tests.connections_app.test_invoke import SECRET, invoke, make_connection, make_service
+from tests.factories import SECRET, invoke, make_connection, make_service
 from tests.integration.processes import redis_url
 
 pytestmark = pytest.mark.django_db(transaction=True)  # versions are bumped when writes commit

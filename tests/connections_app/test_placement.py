@@ -8,9 +8,16 @@ import pytest
 from django.test import Client
 
 from connections_app.models import Connection
+from tests.factories import SECRET, invoke, make_connection, make_service
 
-from .test_invoke import SECRET, invoke, make_connection, make_service
-from .test_oauth2_flow import CALLBACK, CLIENT_SECRET, consent, finish, oauth2_service, start
+from .test_oauth2_flow import (
+    CALLBACK,
+    CLIENT_SECRET,
+    consent,
+    finish,
+    oauth2_service,
+    start,
+)
 
 pytestmark = pytest.mark.django_db
 
