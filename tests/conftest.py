@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 
 import pytest
@@ -13,7 +12,7 @@ from connections_app.services import api_token_create
 from tests.factories import make_service
 from tests.servers.oauth1_server import create_oauth1_server
 from tests.servers.oauth2_server import create_oauth2_server
-from tests.servers.runner import start_httpbin, start_wsgi
+from tests.servers.runner import serving, start_httpbin, start_wsgi
 from tests.servers.sigv4_server import create_sigv4_server
 from tests.upstream import Upstream
 
@@ -93,14 +92,6 @@ def upstream(_upstream_served):
     """A small upstream (tests/upstream.py) with its request log cleared."""
     _upstream_served.reset()
     return _upstream_served
-
-
-@contextlib.contextmanager
-def serving(app, control):
-    """Serve a test server's app on loopback; yield its control with ``.url`` and ``.server``."""
-    with start_wsgi(app) as server:
-        control.url, control.server = server.url, server
-        yield control
 
 
 @pytest.fixture
