@@ -68,16 +68,54 @@ def invoke(client, **body):
     return client.post("/api/v1/invoke/", body, format="json")
 
 
+# -- OAuth against the servers in tests/servers ------------------------------------------
+CALLBACK = "http://testserver/oauth/callback"
+CLIENT_SECRET = "client-secret-canary-7f3a"
+
+
+def oauth2_service(provider, link_name="acme_oauth", **oauth2):
+    """A custom OAuth 2.0 service on ``provider`` (tests/servers/oauth2_server.py), not yet posted."""
+    config = {
+        "client_id": "cnx-client", "client_secret": CLIENT_SECRET,
+        "authorize_url": f"{provider.url}/oauth/authorize", "token_url": f"{provider.url}/oauth/token",
+        "revoke_url": f"{provider.url}/oauth/revoke", "authorize_params": {"access_type": "offline"},
+    }
+    config.update(oauth2)
+    return {
+        "link_name": link_name, "name": "Acme OAuth", "auth_type": "oauth2", "param_type": "header",
+        "base_url": provider.url, "allowed_hosts": ["127.0.0.1"], "verify": {"method": "GET", "path": "/api/me"},
+        "scopes": [{"name": "read", "display_name": "Read"}, {"name": "write", "display_name": "Write"}],
+        "oauth2": config,
+    }
+
+
+def start(browser, authorize_url: str):
+    """Open the one-time link (the Continue page), continue; return the provider URL we were sent to."""
+    page = browser.get(urlsplit(authorize_url).path)
+    assert page.status_code == 200 and b"Continue" in page.content, page.content
+    assert page["Referrer-Policy"] == "same-origin" and "no-store" in page["Cache-Control"]
+    response = browser.post(urlsplit(authorize_url).path)
+    assert response.status_code == 302, response.content
+    assert response["Referrer-Policy"] == "no-referrer" and "no-store" in response["Cache-Control"]
+    return response["Location"]
+
+
+def consent(provider_url: str) -> str:
+    """Visit the provider (auto-approve); return our callback URL with code and state."""
+    response = requests.get(provider_url, allow_redirects=False, timeout=10)
+    assert response.status_code == 302, response.text
+    return response.headers["Location"]
+
+
+def finish(browser, callback_url: str):
+    parts = urlsplit(callback_url)
+    return browser.get(f"{parts.path}?{parts.query}")
+
+
 def give_consent(browser, authorize_url: str):
-    """Walk a consent through: press Continue on our one-time link (``browser`` is a Django
-    test client keeping the binding cookie), let the provider approve (its ``auto_approve``),
-    and return our callback's response."""
-    start = browser.post(urlsplit(authorize_url).path)
-    assert start.status_code == 302, start.content
-    at_provider = requests.get(start["Location"], allow_redirects=False, timeout=10)
-    assert at_provider.status_code == 302, at_provider.text
-    back = urlsplit(at_provider.headers["Location"])
-    return browser.get(f"{back.path}?{back.query}")
+    """A whole consent (OAuth 1.0a or 2.0) with the provider approving (its ``auto_approve``):
+    our one-time link, the provider, our callback; return the callback's response."""
+    return finish(browser, consent(start(browser, authorize_url)))
 
 
 def new_key(kind="rsa") -> tuple[str, object]:

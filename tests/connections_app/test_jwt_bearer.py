@@ -14,10 +14,8 @@ from django.utils import timezone
 from connections_app import tasks
 from connections_app.models import Connection
 from tests.catalog_entries import catalog_entry  # noqa: F401  (a fixture)
-from tests.factories import new_key
+from tests.factories import CALLBACK, consent, finish, new_key, oauth2_service, start
 from tests.servers.oauth2_server import JWT_BEARER
-
-from .test_oauth2_flow import CALLBACK, consent, finish, oauth2_service, start
 
 pytestmark = pytest.mark.django_db
 

@@ -8,13 +8,15 @@ import pytest
 from django.test import Client
 
 from connections_app.models import Connection
-from tests.factories import SECRET, invoke, make_connection, make_service
-
-from .test_oauth2_flow import (
+from tests.factories import (
     CALLBACK,
     CLIENT_SECRET,
+    SECRET,
     consent,
     finish,
+    invoke,
+    make_connection,
+    make_service,
     oauth2_service,
     start,
 )

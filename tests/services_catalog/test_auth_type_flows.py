@@ -9,9 +9,8 @@ registry, so an auth type or grant added without a flow here fails ``test_flow``
 
 from __future__ import annotations
 
-import typing
 from datetime import timedelta
-from typing import ClassVar
+from typing import ClassVar, get_args
 
 import pytest
 from django.test import Client
@@ -20,12 +19,12 @@ from django.utils import timezone
 from connections_app.auth.registry import AUTH_TYPES
 from connections_app.models import Connection
 from tests.catalog_entries import catalog_entry  # noqa: F401  (a fixture)
-from tests.factories import give_consent, invoke, new_key
+from tests.factories import CALLBACK, give_consent, invoke, new_key
 from tests.servers.oauth2_server import JWT_BEARER
 
 pytestmark = pytest.mark.django_db
 
-CALLBACKS = {"oauth1": "http://testserver/oauth1/callback", "oauth2": "http://testserver/oauth/callback"}
+OAUTH1_CALLBACK = "http://testserver/oauth1/callback"
 CLIENT_ID, CLIENT_SECRET = "org-client", "org-client-secret-canary-5e1d"
 
 
@@ -35,7 +34,7 @@ def variants() -> list[tuple[str, str | None]]:
     out = []
     for name, auth_type in AUTH_TYPES.items():
         grant = auth_type.section_model.model_fields.get("grant_type") if auth_type.section_model else None
-        out += [(name, value) for value in typing.get_args(grant.annotation)] if grant else [(name, None)]
+        out += [(name, value) for value in get_args(grant.annotation)] if grant else [(name, None)]
     return out
 
 
@@ -44,6 +43,7 @@ class Flow:
     connection gives, the call to make, and what the server must have seen."""
 
     client: ClassVar[dict | None] = None  # the organisation's client, PUT before connecting
+    consents: ClassVar[bool] = False  # whether a connection waits for consent at the provider
     credentials: ClassVar[dict] = {}
     call: ClassVar[dict] = {"url": "/api/me"}
 
@@ -52,9 +52,6 @@ class Flow:
 
     def entry(self) -> dict:
         raise NotImplementedError
-
-    def connect(self, admin, body: dict) -> None:
-        """Finish what creating the connection started (consent, for consent types)."""
 
     def check(self, admin, envelope: dict) -> None:
         raise NotImplementedError
@@ -99,18 +96,15 @@ class BasicFlow(Flow):
 
 class OAuth1Flow(Flow):
     client: ClassVar[dict] = {"consumer_key": CLIENT_ID, "consumer_secret": CLIENT_SECRET}
+    consents = True
 
     def entry(self):
         self.server = self.request.getfixturevalue("oauth1_server")
-        self.server.register_client(CLIENT_ID, CLIENT_SECRET, CALLBACKS["oauth1"])
+        self.server.register_client(CLIENT_ID, CLIENT_SECRET, OAUTH1_CALLBACK)
         url = self.server.url
         return {"param_type": "header", "base_url": url, "oauth1": {
             "request_token_url": f"{url}/oauth1/request_token", "authorize_url": f"{url}/oauth1/authorize",
             "access_token_url": f"{url}/oauth1/access_token"}}
-
-    def connect(self, admin, body):
-        assert body["status"] == "pending"
-        give_consent(Client(), body["authorize_url"])
 
     def check(self, admin, envelope):
         assert envelope["body"] == {"user": "tester", "client_id": CLIENT_ID, "signature_method": "HMAC-SHA1", "signature_type": "HEADER"}
@@ -125,18 +119,15 @@ class OAuth2Flow(Flow):
 
     grant = "authorization_code"
     client: ClassVar[dict] = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+    consents = True
 
     def entry(self):
         self.server = self.request.getfixturevalue("oauth2_server")
         self.server.auto_approve = True
-        self.server.register_client(CLIENT_ID, CLIENT_SECRET, [CALLBACKS["oauth2"]], scope="read write")
+        self.server.register_client(CLIENT_ID, CLIENT_SECRET, [CALLBACK], scope="read write")
         url = self.server.url
         return {"param_type": "header", "base_url": url, "scopes": [{"name": "read"}], "oauth2": {
             "grant_type": self.grant, "authorize_url": f"{url}/oauth/authorize", "token_url": f"{url}/oauth/token"}}
-
-    def connect(self, admin, body):
-        assert body["status"] == "pending"
-        give_consent(Client(), body["authorize_url"])
 
     def check(self, admin, envelope):
         assert envelope["body"] == {"user": "tester", "scope": "read", "client_id": CLIENT_ID, "via": "bearer"}
@@ -158,14 +149,12 @@ class ClientCredentialsFlow(OAuth2Flow):
     """No consent and no person: the product fetches the token, and fetches again when it expires."""
 
     grant = "client_credentials"
+    consents = False
 
     def entry(self):
         data = super().entry()
         del data["oauth2"]["authorize_url"]
         return data
-
-    def connect(self, admin, body):
-        assert body["status"] == "connected" and body["authorize_url"] is None
 
     def check(self, admin, envelope):
         assert envelope["body"] == {"user": None, "scope": "read", "client_id": CLIENT_ID, "via": "bearer"}
@@ -178,6 +167,7 @@ class JwtBearerFlow(OAuth2Flow):
     """The connection gives a key; the server verifies the signed assertion (RFC 7523)."""
 
     grant = "jwt_bearer"
+    consents = False
     client: ClassVar[dict | None] = None  # a service account proves itself
 
     def entry(self):
@@ -187,9 +177,6 @@ class JwtBearerFlow(OAuth2Flow):
         self.credentials = {"private_key": self.pem, "issuer": "robot@acme.example", "subject": "tester@example.com"}
         del data["oauth2"]["authorize_url"]
         return data
-
-    def connect(self, admin, body):
-        assert body["status"] == "connected" and body["authorize_url"] is None
 
     def check(self, admin, envelope):
         assert envelope["body"] == {"user": "tester@example.com", "scope": "read", "client_id": "robot@acme.example", "via": "bearer"}
@@ -246,7 +233,12 @@ def test_flow(variant, request, admin, catalog_entry):
         connection["scopes"] = [scope["name"] for scope in entry["scopes"]]
     response = admin.post("/api/v1/connections/", connection, format="json")
     assert response.status_code == 201, response.content
-    flow.connect(admin, response.json())
+    body = response.json()
+    if flow.consents:
+        assert body["status"] == "pending"
+        give_consent(Client(), body["authorize_url"])
+    else:
+        assert body["status"] == "connected" and body["authorize_url"] is None
     assert Connection.objects.get(link_name="acme_main").status == "connected"
     answer = invoke(admin, **flow.call)
     envelope = answer.json()
