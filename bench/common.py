@@ -115,12 +115,18 @@ class Proc:
                 os.killpg(self.proc.pid, signal.SIGKILL)
 
 
-def gunicorn(port: int, *, workers: int, threads: int, **extra) -> Proc:
+def gunicorn(port: int, *, workers: int | None, threads: int | None, **extra) -> Proc:
+    """gunicorn with settings/gunicorn.conf.py; a shape left None is the configuration's own
+    default (workers: two per core, threads: 4)."""
     metrics_dir = RUN_DIR / f"metrics-{port}"
     shutil.rmtree(metrics_dir, ignore_errors=True)
+    shape = {name: value for name, value in (("GUNICORN_WORKERS", workers), ("GUNICORN_THREADS", threads)) if value is not None}
+    environ = env(GUNICORN_BIND=f"127.0.0.1:{port}", PROMETHEUS_MULTIPROC_DIR=metrics_dir, **shape, **extra)
+    for name in ("GUNICORN_WORKERS", "GUNICORN_THREADS"):
+        if name not in shape:
+            environ.pop(name, None)  # not inherited from the caller's environment either
     proc = Proc(f"gunicorn-{port}", [str(ROOT / ".venv/bin/gunicorn"), "-c", "settings/gunicorn.conf.py", "settings.wsgi"],
-                env(GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS=workers, GUNICORN_THREADS=threads,
-                    PROMETHEUS_MULTIPROC_DIR=metrics_dir, **extra))
+                environ)
     wait_http(f"http://127.0.0.1:{port}/readyz", proc)
     return proc
 

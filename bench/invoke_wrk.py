@@ -60,6 +60,18 @@ def wrk(url: str, script: Path, *, connections: int, threads: int, seconds: floa
     return {"p50_ms": float(p50.group(1)) * scale, "ok_per_s": (total - bad) / duration, "total": total, "bad": bad}
 
 
+def cpu_by_part(web: common.Proc, upstream: common.Proc) -> dict[str, float]:
+    """CPU seconds so far of the web workers, the upstream, Redis and PostgreSQL's backends:
+    what a request costs each, which a busy machine does not skew the way it skews time."""
+    def pids(pattern: str) -> list[int]:
+        found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+        return [int(p) for p in found]
+
+    parts = {"web": [web.proc.pid, *common.children(web.proc.pid)], "upstream": [upstream.proc.pid],
+             "redis": pids("^redis-server"), "postgres": pids("^postgres: .*connections_bench")}
+    return {part: common.cpu_seconds(found) for part, found in parts.items()}
+
+
 def start_web(mode: str, web_port: int, args) -> common.Proc:
     if mode == "production":
         return common.gunicorn(web_port, workers=args.workers, threads=args.threads)
@@ -93,14 +105,15 @@ def prepare(mode: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", choices=("production", "embedded"), default="production")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=None, help="default: settings/gunicorn.conf.py's (two per core)")
+    parser.add_argument("--threads", type=int, default=None, help="default: settings/gunicorn.conf.py's (4)")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt install wrk)")
-    shape = f"gunicorn {args.workers} workers x {args.threads} threads" if args.mode == "production" else "scripts/serve's web"
+    shape = (f"gunicorn {args.workers or 'default'} workers x {args.threads or 'default'} threads" if args.mode == "production"
+             else "scripts/serve's web")
     common.header(f"invoke with wrk, {args.mode} ({shape})")
 
     prepare(args.mode)
@@ -119,12 +132,16 @@ def main() -> None:
         wrk(invoke_url, through, connections=args.connections, threads=2, seconds=3)  # warm: pools, caches
         one_direct = wrk(direct_url, direct, connections=1, threads=1, seconds=args.seconds / 2)
         one_invoke = wrk(invoke_url, through, connections=1, threads=1, seconds=args.seconds / 2)
+        before = cpu_by_part(web, upstream)
         many = wrk(invoke_url, through, connections=args.connections, threads=2, seconds=args.seconds)
+        spent = {part: seconds - before[part] for part, seconds in cpu_by_part(web, upstream).items()}
         assert one_invoke["bad"] == 0 and many["bad"] == 0, (one_invoke, many)
         print(f"p50 direct {one_direct['p50_ms']:.3f} ms, through invoke {one_invoke['p50_ms']:.3f} ms: "
               f"overhead +{one_invoke['p50_ms'] - one_direct['p50_ms']:.2f} ms (1 connection)")
         print(f"successful invokes/s at {args.connections} connections: {many['ok_per_s']:,.0f} "
               f"({many['total']} requests, {many['bad']} not 200 with an upstream 200)")
+        print("CPU per invoke at {} connections: {}".format(args.connections, ", ".join(
+            f"{part} {seconds / many['total'] * 1000:.3f} ms" for part, seconds in spent.items())))
         print(f"load average after: {common.load_average()}")
     finally:
         if web is not None:

@@ -66,7 +66,7 @@ def main() -> None:
         timed("  the cache API's add + incr", lambda: (cache.add("t1", 0, 61), cache.incr("t1")), n)
         timed("decrypt the credentials (crypto)", lambda: conn.credentials, n)
         request = http.OutboundRequest(method="GET", url=f"http://127.0.0.1:{port}/v1/ping", headers={"X-Api-Key": "bench-key"})
-        timed("http.send to the local upstream", lambda: http.send(request, allowed_hosts=["127.0.0.1"], auth=None, timeout=30.0), n)
+        timed("http.send to the local upstream", lambda: http.send(request, allowed_hosts=[f"http://127.0.0.1:{port}"], auth=None, timeout=30.0), n)
         session = requests.Session()
         timed("  plain requests.Session.get, for comparison", lambda: session.get(f"http://127.0.0.1:{port}/v1/ping",
                                                                                  headers={"X-Api-Key": "bench-key"}), n)

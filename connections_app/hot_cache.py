@@ -24,13 +24,22 @@ Redis: the embedded default): the database path, as before.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+import json
 import logging
+import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from redis.exceptions import NoScriptError
 
 from . import rate_limit, selectors
 from .models import ApiToken, Connection, CustomService, Membership, Organisation, ServiceClient
@@ -97,14 +106,16 @@ def _put(mapping: dict, key, value) -> None:
 
 
 # -- reading -----------------------------------------------------------------------------
-def token_membership(key_hash: str, request):
+def token_membership(key_hash: str, request, *, read: Callable[[str], tuple | None], assemble: Callable):
     """(token, membership) for an invoke through the REST API, None for an unknown key, or
     ``NOT_SERVED`` when the hot path does not apply (another route, no Redis, Redis down).
 
+    The API layer owns how a token is read: ``read(key_hash)`` is its one query's row (or
+    None), ``assemble(row)`` the (token, membership) built from it. This module keeps rows
+    and judges them; it imports nothing above itself.
+
     Makes the request's one Redis round trip: counts the organisation's throttle window
     (the count is left on the request for ``InvokeThrottle``) and reads the versions."""
-    from .api.authentication import token_assemble, token_membership as from_database  # noqa: PLC0415
-
     http_request = getattr(request, "_request", request)
     match = getattr(http_request, "resolver_match", None)
     if match is None or match.url_name != "invoke":
@@ -132,23 +143,23 @@ def token_membership(key_hash: str, request):
     if window is not None:
         http_request.invoke_throttle = (count, window)
     if ids is None:  # first sight of this key here: learn its ids, serve from the database
-        found = from_database(key_hash)
-        if found is not None:
-            _put(_token_ids, key_hash, (found[0].pk, found[1].organisation_id))
+        values = read(key_hash)
+        if values is None:
+            return None
+        found = assemble(values)
+        _put(_token_ids, key_hash, (found[0].pk, found[1].organisation_id))
         return found
     boot, organisation_version, token_version = versions[0], versions[1], versions[2]
     wanted = (boot, organisation_version, token_version)
     entry = _tokens.get(token_id)
     if entry is not None and entry.versions == wanted:
-        token, membership = token_assemble(entry.values)
+        token, membership = assemble(entry.values)
         token.last_used_at = _token_last_used.get(token_id, token.last_used_at)
     else:
-        from .api.authentication import token_query  # noqa: PLC0415
-
-        values = token_query().first_values([key_hash])  # read after the versions: see the docstring
+        values = read(key_hash)  # read after the versions: see the module's docstring
         if values is None:
             return None
-        token, membership = token_assemble(values)
+        token, membership = assemble(values)
         if token.pk == token_id and membership.organisation_id == organisation_id:
             _put(_tokens, token_id, _Entry(wanted, values))
             _token_last_used.pop(token_id, None)
@@ -194,8 +205,6 @@ def connection_get(*, organisation, link_name: str):
 def _link_name(http_request) -> str | None:
     """The ``connection`` of an invoke body (read again by the view's parser; a body that
     is not a JSON object has none here, and the view answers it as before)."""
-    import json  # noqa: PLC0415
-
     if http_request.content_type != "application/json":
         return None
     try:
@@ -222,14 +231,21 @@ return {count, redis.call('MGET', KEYS[1], unpack(KEYS, 3))}
 
 
 def _round_trip(client, keys: list[str], window) -> tuple[int, list]:
-    script = client.__dict__.get("_hot_cache_script")
-    if script is None:
-        script = client.__dict__["_hot_cache_script"] = client.register_script(_ROUND_TRIP)
-    boot = _unique()
-    throttle_key = rate_limit.redis_key(window[0]) if window is not None else rate_limit.redis_key("hv:none")
-    full = [rate_limit.redis_key(BOOT), throttle_key, *(rate_limit.redis_key(k) for k in keys[1:])]
-    count, versions = script(keys=full, args=[boot, str(window[2] + 1) if window is not None else ""])
-    return count, versions
+    # The cache's own prefix and version (``rate_limit.redis_key``), without its check of
+    # each key for memcached's rules: these keys are ours and fixed.
+    prefixed = caches[DEFAULT_CACHE_ALIAS].make_key
+    throttle_key = prefixed(window[0] if window is not None else "hv:none")
+    full = [prefixed(BOOT), throttle_key, *(prefixed(k) for k in keys[1:])]
+    args = [_unique(), str(window[2] + 1) if window is not None else ""]
+    # EVALSHA through execute_command: redis-py's Script object and its evalsha wrapper
+    # inspect their arguments on every call, a cost on the one command the hot path makes.
+    try:
+        return client.execute_command("EVALSHA", _ROUND_TRIP_SHA, len(full), *full, *args)
+    except NoScriptError:  # a Redis that restarted or never saw it: EVAL loads it as well
+        return client.execute_command("EVAL", _ROUND_TRIP, len(full), *full, *args)
+
+
+_ROUND_TRIP_SHA = hashlib.sha1(_ROUND_TRIP.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
 
 
 # -- writing -----------------------------------------------------------------------------
@@ -281,7 +297,21 @@ def _send_bumps(client, keys: list[str], boot: bool) -> None:
 
 
 def _unique() -> str:
-    return f"{time.time_ns():x}-{secrets.randbits(32):x}"
+    """A value no other call, process or server gives: this process's random id and a count
+    (no system call per request, unlike drawing random bits each time)."""
+    return f"{_PROCESS_ID}-{next(_counter):x}"
+
+
+_PROCESS_ID = secrets.token_hex(8)
+_counter = itertools.count()
+
+
+def _new_process_id() -> None:
+    global _PROCESS_ID, _counter  # noqa: PLW0603 - a forked child must not share its parent's id
+    _PROCESS_ID, _counter = secrets.token_hex(8), itertools.count()
+
+
+os.register_at_fork(after_in_child=_new_process_id)
 
 
 _pending: list[tuple[list[str], bool]] = []
@@ -319,9 +349,6 @@ def connect_signals() -> None:
     """Saves and deletes (the ORM's, the admin's, cascades) of what entries hold bump its
     version. ``QuerySet.update()`` sends no signal: its call sites call ``changed``
     themselves (tests/connections_app/test_hot_cache_writes.py finds them all)."""
-    from django.contrib.auth import get_user_model  # noqa: PLC0415
-    from django.db.models.signals import post_delete, post_save  # noqa: PLC0415
-
 
     def on_token(instance, **_):
         changed(token_id=instance.pk)
@@ -350,6 +377,4 @@ def connect_signals() -> None:
 
 
 def signal_name(signal) -> str:
-    from django.db.models.signals import post_save  # noqa: PLC0415
-
     return "save" if signal is post_save else "delete"

@@ -2,8 +2,10 @@
 
 ``state`` is 256 random bits, stored only as a hash, single-use, bound to the browser that
 started the flow (a random cookie, also stored as a hash) and valid for 10 minutes. It is
-checked, and consumed, before the token endpoint is called. Authlib builds the authorize
-URLs (PKCE S256 for OAuth 2.0) and speaks to the token endpoints.
+checked, and consumed, before the token endpoint is called. The protocol steps (authorize
+URL and PKCE, the OAuth 1.0a request token, the callback's checks, the token exchange) are
+the auth type's ``start_consent`` / ``finish_consent``; this module keeps the generic steps
+and stores the grant.
 """
 
 from __future__ import annotations
@@ -11,25 +13,19 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit
 
-from authlib.common.security import generate_token
-from authlib.integrations.base_client import OAuthError
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from services_catalog.schema import ServiceDefinition
-
 from . import hot_cache, selectors, tokens
+from .auth import auth_type_named, strategy_for
+from .auth.token_calls import ConsentFailed, Grant
 from .errors import ConnectionsError
-from .models import AuthorizeLink, Connection, ConnectionStatus, OAuthState, sha256_hex
-from .auth import strategy_for
 from .events import event_record
+from .models import AuthorizeLink, Connection, OAuthState, sha256_hex
 
 BROWSER_COOKIE = "cnx_oauth_browser"
-OAUTH2_CALLBACK_PATH = "/oauth/callback"
-OAUTH1_CALLBACK_PATH = "/oauth1/callback"
 
 
 class FlowError(Exception):
@@ -49,8 +45,8 @@ class Started:
 
 
 def redirect_uri(flow: str) -> str:
-    path = OAUTH1_CALLBACK_PATH if flow == "oauth1" else OAUTH2_CALLBACK_PATH
-    return settings.CONNECTIONS_BASE_URL + path
+    """The callback URL of a consent flow (``flow``: its auth type's name)."""
+    return settings.CONNECTIONS_BASE_URL + auth_type_named(flow).callback_path
 
 
 # -- start -------------------------------------------------------------------------------
@@ -97,71 +93,21 @@ def start(*, link_token: str, browser_token: str | None) -> Started:
     if not service.is_oauth:
         raise FlowError("Not an OAuth connection", "This connection does not use consent.", connection=connection)
     browser_token = browser_token or secrets.token_urlsafe(32)
-    state = secrets.token_urlsafe(32)
+    strategy = strategy_for(service)
+    flow = strategy.name
     try:
-        if service.oauth2:
-            url, secret_values = _start_oauth2(service, link.scopes, state)
-            flow, state_key = "oauth2", state
-        else:
-            url, secret_values, request_token = _start_oauth1(service)
-            flow, state_key = "oauth1", request_token
+        consent = strategy.start_consent(scopes=link.scopes, state=secrets.token_urlsafe(32), redirect_uri=redirect_uri(flow))
     except ConnectionsError as exc:
         _set_error(connection, f"Consent could not start: {exc.message}")
         raise FlowError("Could not reach the provider", f"Consent could not start: {exc.message}", connection=connection) from None
     record = OAuthState(
-        connection=connection, organisation_id=connection.organisation_id, state_hash=sha256_hex(state_key),
+        connection=connection, organisation_id=connection.organisation_id, state_hash=sha256_hex(consent.state_key),
         browser_hash=sha256_hex(browser_token), flow=flow, scopes=link.scopes, redirect_uri=redirect_uri(flow),
         expires_at=now + timedelta(seconds=settings.CONNECTIONS_STATE_SECONDS),
     )
-    record.write_secret("secrets", secret_values)
+    record.write_secret("secrets", consent.secrets)
     record.save()
-    return Started(redirect_url=url, browser_token=browser_token)
-
-
-def _start_oauth2(service: ServiceDefinition, scopes: list[str], state: str) -> tuple[str, dict]:
-    config = service.oauth2
-    verifier = generate_token(64) if config.pkce else None
-    session = tokens.token_session(
-        service, redirect_uri=redirect_uri("oauth2"), code_challenge_method="S256" if config.pkce else None,
-    )
-    extra = dict(config.authorize_params)
-    extra.update(_scope_params(service, scopes))
-    url, _ = session.create_authorization_url(config.authorize_url, state=state, code_verifier=verifier, **extra)
-    return url, {"code_verifier": verifier} if verifier else {"pkce": False}
-
-
-def _scope_params(service: ServiceDefinition, scopes: list[str]) -> dict[str, str]:
-    return strategy_for(service).scope_params(scopes) if scopes else {}
-
-
-def _oauth1_session(service: ServiceDefinition, **kwargs) -> "tokens.OAuth1TokenSession":
-    config = service.oauth1
-    return tokens.OAuth1TokenSession(
-        config.consumer_key, config.consumer_secret, signature_method=config.signature_method, **kwargs
-    )
-
-
-def _oauth1_call(fn, url: str, **kwargs) -> dict:
-    try:
-        return dict(fn(url, **kwargs))
-    except OAuthError as exc:
-        raise ConnectionsError(f"the provider refused the request ({(exc.error or 'error')[:60]})") from None
-    except ConnectionsError as exc:
-        raise ConnectionsError(exc.message.rstrip(".").lower()) from None
-    except (ValueError, KeyError, TypeError):
-        raise ConnectionsError("the provider's answer could not be read") from None
-
-
-def _start_oauth1(service: ServiceDefinition) -> tuple[str, dict, str]:
-    session = _oauth1_session(service, redirect_uri=redirect_uri("oauth1"))
-    token = _oauth1_call(session.fetch_request_token, service.oauth1.request_token_url)
-    request_token, request_secret = token.get("oauth_token"), token.get("oauth_token_secret")
-    if not request_token or not request_secret:
-        raise ConnectionsError("the provider's request-token answer is incomplete")
-    url = session.create_authorization_url(
-        service.oauth1.authorize_url, request_token=request_token, **dict(service.oauth1.authorize_params)
-    )
-    return url, {"request_token": request_token, "request_token_secret": request_secret}, request_token
+    return Started(redirect_url=consent.url, browser_token=browser_token)
 
 
 # -- finish ------------------------------------------------------------------------------
@@ -195,100 +141,35 @@ def _consume_state(key: str | None, browser_token: str | None, flow: str) -> OAu
     return record
 
 
-def finish_oauth2(*, params: dict, browser_token: str | None) -> Connection:
-    record = _consume_state(params.get("state"), browser_token, "oauth2")
+def finish(*, flow: str, params: dict, browser_token: str | None) -> Connection:
+    """Finish consent at the callback of ``flow`` (an auth type's name): the state is found
+    by the parameter that type names, checked and consumed before its ``finish_consent``
+    calls the token endpoint; the grant is stored."""
+    home = auth_type_named(flow)
+    record = _consume_state(params.get(home.state_param), browser_token, flow)
     connection = record.connection
     service = selectors.connection_service(connection, with_secrets=True)
-    error = params.get("error")
-    if error:
-        description = (params.get("error_description") or "").strip()[:300]
-        message = f"The provider answered {error[:60]}" + (f": {description}" if description else ".")
-        _set_error(connection, message)
-        raise FlowError("Consent was not given", message, connection=connection)
-    issuer = params.get("iss")
-    if issuer and not _same_origin(issuer, service.oauth2.authorize_url):
-        _set_error(connection, "The provider's answer names another issuer (iss); it was refused.")
-        raise FlowError("Wrong issuer", "The answer came from another authorization server and was refused.", connection=connection)
-    code = params.get("code")
-    if not code:
-        _set_error(connection, "The provider's answer has no authorization code.")
-        raise FlowError("No code", "The provider's answer has no authorization code. Start again.", connection=connection)
-    stored = record.read_secret("secrets") or {}
-    session = tokens.token_session(service, redirect_uri=record.redirect_uri)
     try:
-        token = tokens.call_token_endpoint(
-            session.fetch_token, service.oauth2.token_url, grant_type="authorization_code", code=code,
-            code_verifier=stored.get("code_verifier"), token_path=service.oauth2.token_path,
+        grant = home(service).finish_consent(
+            params=params, secrets=record.read_secret("secrets") or {}, redirect_uri=record.redirect_uri,
+            config=connection.config or {},
         )
-    except tokens.RefreshFailed as exc:
-        _set_error(connection, f"The token exchange failed: {exc.message}")
-        raise FlowError("Token exchange failed", f"The token exchange failed: {exc.message}", connection=connection) from None
-    kept = _kept_values(connection, service, token, params)
-    _connected(connection, token, record.scopes, kept=kept)
-    return connection
+    except ConsentFailed as exc:
+        _set_error(connection, exc.recorded)
+        raise FlowError(exc.title, exc.message, connection=connection) from None
+    return _connected(connection, grant, record.scopes)
 
 
-def _kept_values(connection: Connection, service: ServiceDefinition, token: dict, params: dict) -> dict:
-    """The values the service keeps from the token answer and the callback (instance_url,
-    realmId); a value naming a host outside the service's allowed hosts stores nothing."""
-    try:
-        return tokens.kept_values(service=service, config=connection.config or {}, token=token, callback=params)
-    except tokens.RefreshFailed as exc:
-        _set_error(connection, f"The provider's answer was refused: {exc.message}")
-        raise FlowError("Answer refused", f"The provider's answer was refused: {exc.message}", connection=connection) from None
-
-
-def finish_oauth1(*, params: dict, browser_token: str | None) -> Connection:
-    record = _consume_state(params.get("oauth_token"), browser_token, "oauth1")
-    connection = record.connection
-    service = selectors.connection_service(connection, with_secrets=True)
-    if params.get("denied") or not params.get("oauth_verifier"):
-        _set_error(connection, "Consent was not given at the provider.")
-        raise FlowError("Consent was not given", "Consent was not given at the provider.", connection=connection)
-    stored = record.read_secret("secrets") or {}
-    session = _oauth1_session(
-        service, token=stored.get("request_token"), token_secret=stored.get("request_token_secret"),
-        verifier=params["oauth_verifier"],
-    )
-    try:
-        token = _oauth1_call(session.fetch_access_token, service.oauth1.access_token_url)
-    except ConnectionsError as exc:
-        _set_error(connection, f"The access-token request failed: {exc.message}")
-        raise FlowError("Token exchange failed", f"The access-token request failed: {exc.message}", connection=connection) from None
-    if not token.get("oauth_token") or not token.get("oauth_token_secret"):
-        _set_error(connection, "The provider's access-token answer is incomplete.")
-        raise FlowError("Token exchange failed", "The provider's access-token answer is incomplete.", connection=connection)
-    with transaction.atomic():
-        locked = Connection.objects.select_for_update().get(pk=connection.pk)
-        locked.set_credentials({"oauth_token": token["oauth_token"], "oauth_token_secret": token["oauth_token_secret"]})
-        locked.status = ConnectionStatus.CONNECTED
-        locked.connected_at = timezone.now()
-        locked.scopes = record.scopes
-        locked.error = ""
-        locked.expires_at = None
-        locked.save()
-        event_record(organisation=locked.organisation, actor="consent", action="connection.connected", target=locked.link_name)
-    return locked
-
-
-def _connected(connection: Connection, token: dict, scopes: list[str], *, kept: dict | None = None) -> None:
+def _connected(connection: Connection, grant: Grant, scopes: list[str]) -> Connection:
     with transaction.atomic():
         locked = Connection.objects.select_for_update(of=("self",)).select_related("organisation").get(pk=connection.pk)
         locked.scopes = scopes
-        if kept:
-            locked.config = {**(locked.config or {}), **kept}
-        tokens.store_token(locked, token, first=True)
+        tokens.store_token(locked, grant, first=True)
         event_record(organisation=locked.organisation, actor="consent", action="connection.connected", target=locked.link_name)
+    return locked
 
 
 def _set_error(connection: Connection, message: str) -> None:
     """Record why consent failed; the status stays as it was (pending, or connected on reconnect)."""
     Connection.objects.filter(pk=connection.pk).update(error=message[:1000])
     hot_cache.changed(connection_id=connection.pk)
-
-
-def _same_origin(a: str, b: str | None) -> bool:
-    if not b:
-        return False
-    pa, pb = urlsplit(a), urlsplit(b)
-    return (pa.scheme, (pa.hostname or "").lower(), pa.port) == (pb.scheme, (pb.hostname or "").lower(), pb.port)

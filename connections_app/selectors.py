@@ -278,17 +278,8 @@ def connection_link_name_taken(*, organisation: Organisation, link_name: str) ->
 
 
 def connection_credential_hints(*, connection: Connection, service: ServiceDefinition) -> list[tuple[str, str]]:
-    """Each typed credential's display name and its last four characters (``…abcd``).
-
-    Like the stored hint, a value shorter than 12 characters shows nothing of itself, so a
-    hint never gives away most of a short secret.
-    """
-    fields = service.credential_fields()
-    if not fields or not connection.credentials_encrypted:
+    """What the connection's page shows of its typed credentials: pairs of a name and a
+    hint the auth type chooses (never enough of a secret to matter)."""
+    if not service.credential_fields() or not connection.credentials_encrypted:
         return []
-    values = connection.credentials
-    out = []
-    for field in fields:
-        value = values.get(field.key) or ""
-        out.append((field.display_name, f"…{value[-4:]}" if len(value) >= 12 else ""))
-    return out
+    return service.auth(service).credential_hints(connection.credentials)

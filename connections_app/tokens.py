@@ -1,8 +1,9 @@
-"""OAuth 2.0 tokens: exchange, store, refresh (single-flight), revoke.
+"""Tokens of connections: store, refresh (single-flight), revoke, fetch without consent.
 
-Authlib's ``OAuth2Session`` speaks the protocol (client authentication, grant bodies,
-RFC 7009 revocation); it runs over the same guarded transport as invoke, with a timeout
-and a size cap on the token endpoint's answer.
+The protocol is the auth type's (``auth/oauth2``: Authlib's ``OAuth2Session`` over the
+guarded transport, one overall deadline per token-endpoint call): it hands back a ``Grant``
+or raises ``RefreshFailed``. This module keeps what is generic: the lease, storing the
+grant encrypted, status changes and their events.
 
 Single flight: a refresh takes a short lease on the connection row with one atomic
 ``UPDATE ... WHERE lease is free`` (works on SQLite and PostgreSQL, across processes, and
@@ -14,16 +15,11 @@ token; one the provider does not return keeps the old one.
 from __future__ import annotations
 
 import logging
-import math
 import random
 import secrets
 import time
 from datetime import timedelta
-from typing import Any
 
-import requests
-from authlib.integrations.base_client import OAuthError
-from authlib.integrations.requests_client import OAuth1Session, OAuth2Session
 from django.conf import settings
 from django.db import connections, transaction
 from django.db.models import Value
@@ -32,10 +28,10 @@ from django.utils import timezone
 
 from services_catalog.schema import ServiceDefinition
 
-from . import hot_cache, http, selectors
+from . import hot_cache, selectors
 from .auth import strategy_for
-from .auth.oauth2 import JWT_BEARER_GRANT, JWT_CREDENTIAL_KEYS, kept_name, load_private_key
-from .errors import ConnectionNotReady, ConnectionsError, UpstreamError, UpstreamTimeout
+from .auth.token_calls import Grant, RefreshFailed
+from .errors import ConnectionNotReady, UpstreamError
 from .events import event_record
 from .models import CustomService, ServiceClient
 from .models import Connection, ConnectionStatus
@@ -44,180 +40,34 @@ from .row_queries import Part, RowQuery
 
 logger = logging.getLogger(__name__)
 
-TOKEN_MAX_BYTES = 256 * 1024
 WAIT_SECONDS = 30
 INVOKE_REFRESH_LEEWAY = timedelta(seconds=60)
-# Provider answers that mean the grant is dead: only a person can fix it (re-consent).
-TERMINAL_ERRORS = {"invalid_grant", "unauthorized_client", "access_denied", "invalid_scope"}
-# The provider refused the service's client itself: an admin fixes the client, once, for
-# every connection; the connections keep their grants.
-CLIENT_ERRORS = {"invalid_client"}
 
 
-class RefreshFailed(ConnectionsError):
-    """A refresh failed; ``terminal`` says whether retrying can help; ``client_refused``
-    that the service's OAuth client (not the connection) was refused."""
-
-    code, status = "upstream_error", 502
-
-    def __init__(self, message: str, *, terminal: bool, client_refused: bool = False):
-        super().__init__(message)
-        self.terminal = terminal
-        self.client_refused = client_refused
-
-
-class GuardedSessionMixin:
-    """Authlib sessions over the guarded adapter, with a deadline and a size cap."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.trust_env = False
-        adapter = http.shared_adapter()
-        self.mount("http://", adapter)
-        self.mount("https://", adapter)
-
-    def close(self):
-        pass  # the adapter's pools are shared by every session of this process
-
-    def request(self, method, url, *args, **kwargs):
-        """One token-endpoint call (exchange, refresh, client credentials, revocation, OAuth 1
-        token steps) under one overall deadline of its own: connect, headers and body."""
-        http.check_url(url, [http.origin_entry(url)])  # scheme and private-address rules
-        seconds = token_timeout()
-        with http.deadline(seconds) as watchdog:
-            deadline = watchdog.deadline
-            kwargs.update(timeout=(min(10, seconds), seconds), stream=True, allow_redirects=False)
-            try:
-                response = super().request(method, url, *args, **kwargs)
-                try:
-                    response._content = http.read_capped(response, TOKEN_MAX_BYTES, deadline)
-                finally:
-                    response.close()
-                if watchdog.fired:  # cut mid-answer: what was read is not the answer
-                    raise UpstreamTimeout()
-            except http.BlockedAddress:
-                raise UpstreamError("The token endpoint is on a private address.") from None
-            except (requests.exceptions.Timeout, UpstreamTimeout):
-                raise UpstreamTimeout("The token endpoint did not answer in time.") from None
-            except (requests.exceptions.RequestException, UpstreamError) as exc:
-                if watchdog.fired:
-                    raise UpstreamTimeout("The token endpoint did not answer in time.") from None
-                if isinstance(exc, UpstreamError):
-                    raise
-                raise UpstreamError("The token endpoint could not be reached.") from None
-        return response
-
-
-def token_timeout() -> float:
-    """The overall deadline of one token-endpoint call (CONNECTIONS_TOKEN_TIMEOUT_SECONDS)."""
-    return float(settings.CONNECTIONS_TOKEN_TIMEOUT_SECONDS)
-
-
-class _TokenSession(GuardedSessionMixin, OAuth2Session):
-    pass
-
-
-class OAuth1TokenSession(GuardedSessionMixin, OAuth1Session):
-    pass
-
-
-def token_session(service: ServiceDefinition, **kwargs) -> _TokenSession:
-    config = service.oauth2
-    if config.token_endpoint_auth_method == "private_key_jwt":
-        return private_key_jwt_session(service, **kwargs)
-    return _TokenSession(
-        client_id=config.client_id,
-        client_secret=config.client_secret,
-        token_endpoint_auth_method=config.token_endpoint_auth_method,
-        revocation_endpoint_auth_method=config.token_endpoint_auth_method,
-        **kwargs,
-    )
-
-
-def call_token_endpoint(fn, *args, token_path: str | None = None, **kwargs) -> dict:
-    """Run an Authlib token call; classify every failure; return a checked token dict
-    (``token_path``: the answer's object that holds the token to use, e.g. Slack's user token)."""
-    try:
-        token = token_at_path(fn(*args, **kwargs), token_path)
-    except OAuthError as exc:
-        error = (exc.error or "error")[:60]
-        if error in CLIENT_ERRORS:
-            raise RefreshFailed(
-                f"The provider refused this service's OAuth client ({error}); an admin must set its client secret again.",
-                terminal=False, client_refused=True,
-            ) from None
-        terminal = error in TERMINAL_ERRORS
-        raise RefreshFailed(f"The provider refused the token request ({error}).", terminal=terminal) from None
-    except requests.exceptions.HTTPError as exc:
-        status = exc.response.status_code if exc.response is not None else 0
-        raise RefreshFailed(f"The token endpoint answered HTTP {status}.", terminal=False) from None
-    except (UpstreamError, UpstreamTimeout) as exc:
-        raise RefreshFailed(exc.message, terminal=False) from None
-    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
-        # Authlib parses the answer (JSON, expires_in): whatever an answer holds, it is a
-        # failure to record and show, never a server error.
-        raise RefreshFailed("The token endpoint's answer is not a usable JSON token.", terminal=False) from None
-    access_token = token.get("access_token") if isinstance(token, dict) else None
-    if not isinstance(access_token, str) or not access_token or len(access_token) > 8192:
-        raise RefreshFailed("The token endpoint's answer has no usable access_token.", terminal=False)
-    refresh_token = token.get("refresh_token")
-    if refresh_token is not None and (not isinstance(refresh_token, str) or len(refresh_token) > 8192):
-        raise RefreshFailed("The token endpoint's answer has an unusable refresh_token.", terminal=False)
-    return dict(token)
-
-
-MAX_EXPIRES_IN = 10 * 365 * 24 * 3600  # a longer promise is treated as this long
-
-
-def expires_in_seconds(value) -> int | None:
-    """``expires_in`` as whole seconds, or None when it is missing or unusable (a string
-    that is no number, NaN, infinite, negative, a boolean); a huge one is capped."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    if not math.isfinite(seconds) or seconds < 0:
-        return None
-    return int(min(seconds, MAX_EXPIRES_IN))
-
-
-def _expires_at(token: dict):
-    seconds = expires_in_seconds(token.get("expires_in"))
-    return None if seconds is None else timezone.now() + timedelta(seconds=seconds)
-
-
-def credentials_from_token(token: dict, previous: dict | None = None) -> dict:
-    """Keep what we need of a token answer; keep the old refresh token if none came back."""
-    refresh_token = token.get("refresh_token") or (previous or {}).get("refresh_token")
-    creds = {"access_token": token["access_token"], "token_type": str(token.get("token_type") or "Bearer")[:40]}
-    if isinstance(refresh_token, str) and refresh_token:
-        creds["refresh_token"] = refresh_token
-    scope = token.get("scope")
-    if isinstance(scope, str):
-        creds["scope"] = scope[:2000]
-    creds.update(kept_key_material(previous))
-    return creds
-
-
-def _token_fields(connection: Connection, token: dict, *, previous: dict | None = None) -> dict:
-    """The columns a new token writes (credentials encrypted for ``connection``), for a save
-    or an UPDATE alike."""
-    connection.set_credentials(credentials_from_token(token, previous))
-    return {
+def _token_fields(connection: Connection, grant: Grant, now) -> dict:
+    """The columns a grant writes (credentials encrypted for ``connection``), for a save or
+    an UPDATE alike."""
+    connection.set_credentials(grant.credentials)
+    fields = {
         "credentials_encrypted": connection.credentials_encrypted, "credentials_hint": connection.credentials_hint,
-        "expires_at": _expires_at(token), "last_refreshed_at": timezone.now(), "refresh_failing_since": None, "error": "",
+        "expires_at": None if grant.expires_in is None else now + timedelta(seconds=grant.expires_in), "error": "",
     }
+    if grant.renewable:
+        fields |= {"last_refreshed_at": now, "refresh_failing_since": None}
+    return fields
 
 
-def store_token(connection: Connection, token: dict, *, previous: dict | None = None, first: bool = False) -> None:
-    """Write the new token, its expiry and status in one save (call inside a transaction)."""
-    for name, value in _token_fields(connection, token, previous=previous).items():
+def store_token(connection: Connection, grant: Grant, *, first: bool = False) -> None:
+    """Write the granted token, its expiry, the values kept with it and the status in one
+    save (call inside a transaction)."""
+    now = timezone.now()
+    for name, value in _token_fields(connection, grant, now).items():
         setattr(connection, name, value)
+    if grant.kept:
+        connection.config = {**(connection.config or {}), **grant.kept}
     connection.status = ConnectionStatus.CONNECTED
     if first or connection.connected_at is None:
-        connection.connected_at = connection.last_refreshed_at
+        connection.connected_at = now
     connection.save()
 
 
@@ -336,40 +186,30 @@ def _refreshed_by_another(current: Connection, creds: dict, stale_access_token: 
 
 
 def _refresh_locked(connection: Connection, service: ServiceDefinition, creds: dict, owner: str) -> dict:
-    config = service.oauth2
     try:
         if client_refused(connection):
             raise RefreshFailed(
                 "The provider refused this service's OAuth client (invalid_client); an admin must set its client "
                 "secret again.", terminal=False, client_refused=True,
             )
-        if fetches_own_token(service):
-            token = own_token_request(service=service, scopes=connection.scopes, credentials=creds)
-        else:
-            refresh_token = creds.get("refresh_token")
-            if not refresh_token:
-                raise RefreshFailed("The provider gave no refresh token; reconnect to get a new access token.", terminal=True)
-            session = token_session(service)
-            token = call_token_endpoint(
-                session.refresh_token, config.refresh_url, refresh_token=refresh_token, token_path=config.token_path,
-            )
+        grant = strategy_for(service).renewed_token(credentials=creds, scopes=connection.scopes)
     except RefreshFailed as exc:
         _record_failure(connection, exc)
         raise
-    fresh = _store_refreshed(connection, token, previous=creds, owner=owner)
+    fresh = _store_refreshed(connection, grant, owner=owner)
     logger.info("refreshed token for connection %s", connection.pk)
     count_refresh("refreshed")
     return fresh
 
 
-def _store_refreshed(connection: Connection, token: dict, *, previous: dict, owner: str) -> dict:
+def _store_refreshed(connection: Connection, grant: Grant, *, owner: str) -> dict:
     """Write the refreshed token and give the lease back, in one UPDATE.
 
     Only a connection still ``connected`` takes it: one revoked or deleted meanwhile keeps
     its state (the caller releases the lease).
     """
-    fields = _token_fields(connection, token, previous=previous)
-    now = fields["last_refreshed_at"]
+    now = timezone.now()
+    fields = _token_fields(connection, grant, now)
     # Only while the lease is still ours: a writer whose lease ran out (and was taken over
     # by another refresh) must never overwrite the newer token that one stored.
     written = Connection.objects.filter(pk=connection.pk, status=ConnectionStatus.CONNECTED, refresh_lock_owner=owner).update(
@@ -465,7 +305,7 @@ def ensure_fresh(*, connection: Connection, service: ServiceDefinition, credenti
     """Return usable credentials, refreshing first when the token expires within 60 s."""
     if not _due(connection):
         return credentials
-    if not credentials.get("refresh_token") and not fetches_own_token(service):
+    if not strategy_for(service).can_renew(credentials):
         return credentials  # nothing to refresh with; the upstream will say if it is dead
     try:
         if backing_off(connection):  # however many calls come in, none refreshes before then
@@ -484,7 +324,7 @@ def ensure_fresh(*, connection: Connection, service: ServiceDefinition, credenti
 
 def refresh_after_401(*, connection: Connection, service: ServiceDefinition, rejected: dict) -> dict | None:
     """After an upstream 401: refresh once (or take a refresh someone just made)."""
-    if not rejected.get("refresh_token") and not fetches_own_token(service):
+    if not strategy_for(service).can_renew(rejected):
         return None
     if backing_off(connection):
         return None
@@ -501,128 +341,24 @@ def _with_client(connection: Connection, service: ServiceDefinition) -> ServiceD
     return selectors.connection_service(connection, with_secrets=True)
 
 
-def _scope_string(service: ServiceDefinition, scopes: list[str]) -> str | None:
-    return service.oauth2.scope_delimiter.join(scopes) if scopes else None
-
-
 def own_token_fetch(*, connection: Connection, service: ServiceDefinition, actor: str, credentials: dict | None = None) -> None:
     """Fetch the first token of a connection without consent (client credentials, or the
     JWT bearer grant with the key in ``credentials``), keeping the values the service names."""
-    credentials = credentials or {}
     try:
-        token = own_token_request(service=service, scopes=connection.scopes, credentials=credentials)
-        kept = kept_values(service=service, config=connection.config or {}, token=token)
+        grant = strategy_for(service).fetch_own_token(
+            credentials=credentials or {}, scopes=connection.scopes, config=connection.config or {},
+        )
     except RefreshFailed as exc:
         Connection.objects.filter(pk=connection.pk).update(error=f"Could not fetch a token: {exc.message}"[:1000])
         hot_cache.changed(connection_id=connection.pk)
         connection.error = f"Could not fetch a token: {exc.message}"
         return
     with transaction.atomic():
-        connection.config = {**(connection.config or {}), **kept}
-        store_token(connection, token, previous=credentials, first=True)
+        store_token(connection, grant, first=True)
         event_record(organisation=connection.organisation, actor=actor, action="connection.connected", target=connection.link_name)
 
 
 def revoke(*, connection: Connection, service: ServiceDefinition) -> None:
-    """RFC 7009 revocation of the refresh and access tokens; failures are logged only."""
-    creds = connection.read_secret("credentials") or {}
-    session = token_session(service)
-    for hint in ("refresh_token", "access_token"):
-        value = creds.get(hint)
-        if not value:
-            continue
-        try:
-            response = session.revoke_token(service.oauth2.revoke_url, token=value, token_type_hint=hint)
-            if response.status_code >= 400:
-                logger.warning("revocation of connection %s answered HTTP %s", connection.pk, response.status_code)
-        except (ConnectionsError, requests.exceptions.RequestException, ValueError) as exc:
-            logger.warning("revocation of connection %s failed: %s", connection.pk, type(exc).__name__)
-
-
-# -- grants without consent, private_key_jwt, values kept from the provider (RFC 7523) --
-class _NoClientAuth(requests.auth.AuthBase):
-    """A JWT bearer request without an OAuth client: the assertion is the only proof."""
-
-    def __call__(self, request):
-        return request
-
-
-def fetches_own_token(service: ServiceDefinition) -> bool:
-    """Whether the product gets tokens itself (no consent, no refresh token)."""
-    return service.oauth2.grant_type in ("client_credentials", "jwt_bearer")
-
-
-def private_key_jwt_session(service: ServiceDefinition, **kwargs) -> _TokenSession:
-    """A session that authenticates the client with a JWT signed by its private key
-    (RFC 7523 section 2.2), by Authlib's ``PrivateKeyJWT``."""
-    from authlib.oauth2.rfc7523 import PrivateKeyJWT  # noqa: PLC0415
-
-    config = service.oauth2
-    try:
-        key = load_private_key(config.client_private_key or "")
-    except ValueError as exc:
-        raise RefreshFailed(f"The client's private key: {exc}", terminal=True) from None
-    session = _TokenSession(
-        client_id=config.client_id, client_secret=key, token_endpoint_auth_method="private_key_jwt",
-        revocation_endpoint_auth_method="private_key_jwt", **kwargs,
-    )
-    headers = {"kid": config.client_key_id} if config.client_key_id else None
-    session.register_client_auth_method(PrivateKeyJWT(headers=headers, alg=config.assertion_algorithm))
-    return session
-
-
-def own_token_request(*, service: ServiceDefinition, scopes: list[str], credentials: dict) -> dict:
-    """Ask the token endpoint for a token without consent: ``client_credentials``, or
-    ``jwt_bearer`` with a fresh assertion signed by the connection's key."""
-    config = service.oauth2
-    scope = _scope_string(service, scopes)
-    if config.grant_type != "jwt_bearer":
-        session = token_session(service, scope=scope)
-        return call_token_endpoint(session.fetch_token, config.token_url, grant_type="client_credentials")
-    try:
-        assertion = strategy_for(service).assertion(credentials, scope)
-    except ValueError as exc:
-        raise RefreshFailed(str(exc), terminal=True) from None
-    session = token_session(service, scope=scope if config.assertion_scope == "form" else None)
-    has_client = bool(config.client_id and (config.client_secret or config.client_private_key))
-    extra = {} if has_client else {"auth": _NoClientAuth()}
-    return call_token_endpoint(session.fetch_token, config.token_url, grant_type=JWT_BEARER_GRANT, assertion=assertion, **extra)
-
-
-def kept_key_material(previous: dict | None) -> dict:
-    """The key a JWT bearer connection gave: kept beside every new token."""
-    return {k: v for k, v in (previous or {}).items() if k in JWT_CREDENTIAL_KEYS and isinstance(v, str)}
-
-
-def _lookup(data: Any, path: str) -> Any:
-    for part in path.split("."):
-        data = data.get(part) if isinstance(data, dict) else None
-    return data
-
-
-def kept_values(*, service: ServiceDefinition, config: dict, token: dict | None = None, callback: dict | None = None) -> dict:
-    """The values the service keeps from the token answer and the callback's query, checked
-    (``ServiceDefinition.kept_values_error``): refused with ``RefreshFailed`` otherwise."""
-    oauth2 = service.oauth2
-    sources = [(p, token or {}) for p in oauth2.keep_from_token_response]
-    sources += [(p, callback or {}) for p in oauth2.keep_from_callback]
-    kept = {}
-    for path, source in sources:
-        value = _lookup(source, path)
-        kept[kept_name(path)] = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
-    if not kept:
-        return {}
-    error = service.kept_values_error(config, kept)
-    if error:
-        raise RefreshFailed(error, terminal=True)
-    return {name: value.rstrip("/") for name, value in kept.items()}
-
-
-def token_at_path(token, path: str | None):
-    """The token answer with the object at ``path`` (access token, refresh token, expiry,
-    scope) taken in place of the top-level ones, when that object carries an access token;
-    the other top-level members (team, ...) stay for the kept values."""
-    nested = token.get(path) if path and isinstance(token, dict) else None
-    if isinstance(nested, dict) and nested.get("access_token"):
-        return {**token, **nested}
-    return token
+    """Revoke the connection's tokens at the provider (RFC 7009); failures are logged only."""
+    for problem in strategy_for(service).revoke(connection.read_secret("credentials") or {}):
+        logger.warning("revocation of connection %s %s", connection.pk, problem)

@@ -266,3 +266,8 @@ def hostname_of(url: str) -> str:
 
 def has_marker(metadata: list, marker: type) -> bool:
     return any(isinstance(m, marker) for m in metadata)
+
+
+def is_url(metadata: list) -> bool:
+    """Whether a field's metadata makes it a ``Url`` (forms render it as a URL input)."""
+    return any(isinstance(m, AfterValidator) and m.func is _check_url for m in metadata)

@@ -45,7 +45,8 @@ def membership_for_key(key: str, *, request=None) -> Membership:
     if not key or " " in key:
         raise exceptions.AuthenticationFailed("Invalid token header.")
     key_hash = sha256_hex(key)
-    found = hot_cache.token_membership(key_hash, request) if request is not None else hot_cache.NOT_SERVED
+    found = (hot_cache.token_membership(key_hash, request, read=token_values, assemble=token_assemble)
+             if request is not None else hot_cache.NOT_SERVED)
     if found is hot_cache.NOT_SERVED:
         found = token_membership(key_hash)
     if found is None or not found[1].user.is_active:
@@ -89,9 +90,14 @@ def token_assemble(values: tuple) -> tuple[ApiToken, Membership]:
     return token, membership
 
 
+def token_values(key_hash: str) -> tuple | None:
+    """The row of ``token_query()`` for that key hash, or None."""
+    return token_query().first_values([key_hash])
+
+
 def token_membership(key_hash: str) -> tuple[ApiToken, Membership] | None:
     """The token with that hash and its membership (user and organisation attached)."""
-    values = token_query().first_values([key_hash])
+    values = token_values(key_hash)
     return None if values is None else token_assemble(values)
 
 

@@ -69,22 +69,19 @@ class AwsSigV4Signer(requests.auth.AuthBase):
 class AwsSigV4(AuthType):
     name = "aws_sigv4"
     label = "AWS Signature V4"
+    fixed_credential_fields = FIELDS
+    headers_only = "AWS signatures travel in headers; use param_type: header."
     section = "aws"
     section_model = AwsConfig
 
     @classmethod
     def check_service(cls, service) -> None:
         super().check_service(service)
-        if service.param_type != "header":
-            raise FieldError("param_type", "AWS signatures travel in headers; use param_type: header.")
         names = {f.name for f in service.config_fields}
         for field in ("service", "region"):
             for placeholder in PLACEHOLDER_RE.findall(getattr(service.aws, field)):
                 if placeholder not in names:
                     raise FieldError(f"aws.{field}", f"Placeholder {{{placeholder}}} is not a config field.")
-
-    def credential_fields(self):
-        return FIELDS
 
     def build_auth(self, credentials: dict) -> AwsSigV4Signer:
         aws = self.service.aws

@@ -28,6 +28,8 @@ from ..errors import ValidationFailed
 if TYPE_CHECKING:  # the schema is assembled from the auth types, not the other way round
     from services_catalog.schema import ServiceDefinition
 
+    from .token_calls import ConsentStart, Grant
+
 # How a connection of this type gets its credentials.
 TYPED = "typed"  # the person types them (API key, Basic)
 CONSENT = "consent"  # a consent flow at the provider (OAuth 1.0a, OAuth 2.0 code)
@@ -44,6 +46,16 @@ class AuthType:
     client_fields: ClassVar[tuple[str, str] | None] = None
     #: Whether the service's ``parameters`` list is this type's (API key) or must stay empty.
     takes_parameters: ClassVar[bool] = False
+    #: The credential fields every connection of this type gives, when they do not depend on
+    #: the service (Basic, AWS): the custom-service page asks them before a service exists.
+    fixed_credential_fields: ClassVar[tuple[Parameter, ...]] = ()
+    #: For a type whose credentials travel only in headers: the error that says so.
+    headers_only: ClassVar[str | None] = None
+    #: Whether a connection asks the provider for scopes (the page then takes scope rows).
+    asks_scopes: ClassVar[bool] = False
+    #: A consent type's callback path, and the callback parameter that finds its state.
+    callback_path: ClassVar[str | None] = None
+    state_param: ClassVar[str | None] = None
 
     def __init__(self, service: "ServiceDefinition"):
         self.service = service
@@ -56,6 +68,8 @@ class AuthType:
             raise FieldError("parameters", f"An {cls.label} service needs at least one parameter.")
         if not cls.takes_parameters and service.parameters:
             raise FieldError("parameters", "Only API key services take parameters.")
+        if cls.headers_only and service.param_type != "header":
+            raise FieldError("param_type", cls.headers_only)
 
     @classmethod
     def provided_names(cls, service: "ServiceDefinition") -> tuple[str, ...]:
@@ -97,7 +111,7 @@ class AuthType:
 
     def credential_fields(self) -> tuple[Parameter, ...]:
         """The values a person types for a connection (empty when it connects otherwise)."""
-        return ()
+        return self.fixed_credential_fields
 
     def validate_credentials(self, values: Any, *, partial: bool = False) -> dict[str, str]:
         """Return the cleaned credential values or raise ValidationFailed naming each field."""
@@ -134,8 +148,48 @@ class AuthType:
         """Return at most the last four characters of the main secret, for pages."""
         return ""
 
+    def credential_hints(self, credentials: dict) -> list[tuple[str, str]]:
+        """Each credential given, by display name, with at most its last four characters
+        (``…abcd``; nothing of a value shorter than 12, so a hint never gives away most of a
+        short secret). A credential left empty is not listed."""
+        out = []
+        for field in self.credential_fields():
+            value = credentials.get(field.key) or ""
+            if value:
+                out.append((field.display_name, f"…{value[-4:]}" if len(value) >= 12 else ""))
+        return out
+
     def has_usable_credentials(self, credentials: dict) -> bool:
         return bool(credentials)
+
+    # -- tokens from the provider (consent, refresh, its own token, revocation) ------------
+    # The protocol steps; ``oauth_flow`` and ``tokens`` store what they give, under the state
+    # row and the refresh lease. Failures: ``ConsentFailed`` while finishing consent,
+    # ``RefreshFailed`` (or another ``ConnectionsError``) otherwise.
+    def start_consent(self, *, scopes: list[str], state: str, redirect_uri: str) -> "ConsentStart":
+        """Where to send the browser, and what to keep (encrypted) until the callback."""
+        raise NotImplementedError
+
+    def finish_consent(self, *, params: dict, secrets: dict, redirect_uri: str, config: dict) -> "Grant":
+        """The grant the callback's ``params`` lead to (``secrets``: what the start kept;
+        ``config``: the connection's, to check values kept from the provider against)."""
+        raise NotImplementedError
+
+    def can_renew(self, credentials: dict) -> bool:
+        """Whether a new token can be had without a person (a refresh token, or fetched)."""
+        return False
+
+    def renewed_token(self, *, credentials: dict, scopes: list[str]) -> "Grant":
+        """A new token in place of the one in ``credentials`` (refreshed, or fetched again)."""
+        raise NotImplementedError
+
+    def fetch_own_token(self, *, credentials: dict, scopes: list[str], config: dict) -> "Grant":
+        """The first token of a connection that needs no consent."""
+        raise NotImplementedError
+
+    def revoke(self, credentials: dict) -> list[str]:
+        """Revoke the tokens at the provider; return what went wrong (nothing secret)."""
+        return []
 
     # -- use ------------------------------------------------------------------------------
     def build_auth(self, credentials: dict) -> requests.auth.AuthBase:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from requests.auth import HTTPBasicAuth
 
-from services_catalog.fields import FieldError, Parameter
+from services_catalog.fields import Parameter
 
 from .base import AuthType, basic_token, encodings_of
 
@@ -14,15 +14,8 @@ FIELDS = (Parameter(key="username", display_name="Username"), Parameter(key="pas
 class Basic(AuthType):
     name = "basic"
     label = "Basic authentication"
-
-    @classmethod
-    def check_service(cls, service) -> None:
-        super().check_service(service)
-        if service.param_type != "header":
-            raise FieldError("param_type", "Basic authentication travels in a header; use param_type: header.")
-
-    def credential_fields(self):
-        return FIELDS
+    fixed_credential_fields = FIELDS
+    headers_only = "Basic authentication travels in a header; use param_type: header."
 
     def build_auth(self, credentials: dict) -> HTTPBasicAuth:
         return HTTPBasicAuth(credentials["username"], credentials["password"])

@@ -1,6 +1,7 @@
-"""OAuth 1.0a: the service's ``oauth1`` block, and request signing (RFC 5849) by Authlib's
-``OAuth1Auth``, with the signature in the Authorization header, the query string or the form
-body per ``param_type``.
+"""OAuth 1.0a: the service's ``oauth1`` block, its consent (request token, authorize URL,
+access token, by Authlib's ``OAuth1Session`` over the guarded transport), and request signing
+(RFC 5849) by Authlib's ``OAuth1Auth``, with the signature in the Authorization header, the
+query string or the form body per ``param_type``.
 """
 
 from __future__ import annotations
@@ -11,14 +12,17 @@ import hmac
 from typing import Annotated, Literal
 
 from authlib.common.encoding import to_bytes, to_unicode
-from authlib.integrations.requests_client import OAuth1Auth
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.requests_client import OAuth1Auth, OAuth1Session
 from authlib.oauth1 import SIGNATURE_TYPE_BODY, SIGNATURE_TYPE_HEADER, SIGNATURE_TYPE_QUERY, ClientAuth
 from authlib.oauth1.rfc5849.signature import generate_signature_base_string
 from authlib.oauth1.rfc5849.util import escape
 
 from services_catalog.fields import SECRET_FIELD, ClientId, ClientSecret, Shape, StringMap, Url
 
+from ..errors import ConnectionsError
 from .base import CONSENT, AuthType, encodings_of
+from .token_calls import ConsentFailed, ConsentStart, Grant, GuardedSessionMixin
 
 SIGNATURE_TYPES = {"header": SIGNATURE_TYPE_HEADER, "query": SIGNATURE_TYPE_QUERY, "form": SIGNATURE_TYPE_BODY}
 
@@ -48,17 +52,54 @@ class OAuth1Config(Shape):
     consumer_secret: Annotated[ClientSecret | None, SECRET_FIELD] = None
 
 
+class OAuth1TokenSession(GuardedSessionMixin, OAuth1Session):
+    pass
+
+
 class OAuth1(AuthType):
     name = "oauth1"
     label = "OAuth 1"
-    section = "oauth1"
-    section_model = OAuth1Config
+    section, section_model = "oauth1", OAuth1Config
     client_fields = ("consumer_key", "consumer_secret")
+    callback_path = "/oauth1/callback"
+    state_param = "oauth_token"  # the request token comes back and finds the state
 
     @property
     def connects_by(self) -> str:
         return CONSENT
 
+    # -- consent: request token, authorize URL, access token -------------------------------
+    def start_consent(self, *, scopes: list[str], state: str, redirect_uri: str) -> ConsentStart:
+        config = self.service.oauth1
+        session = self._session(redirect_uri=redirect_uri)
+        token = _call(session.fetch_request_token, config.request_token_url)
+        request_token, request_secret = token.get("oauth_token"), token.get("oauth_token_secret")
+        if not request_token or not request_secret:
+            raise ConnectionsError("the provider's request-token answer is incomplete")
+        url = session.create_authorization_url(config.authorize_url, request_token=request_token, **dict(config.authorize_params))
+        return ConsentStart(url=url, secrets={"request_token": request_token, "request_token_secret": request_secret},
+                            state_key=request_token)
+
+    def finish_consent(self, *, params: dict, secrets: dict, redirect_uri: str, config: dict) -> Grant:
+        if params.get("denied") or not params.get("oauth_verifier"):
+            raise ConsentFailed("Consent was not given", "Consent was not given at the provider.")
+        session = self._session(
+            token=secrets.get("request_token"), token_secret=secrets.get("request_token_secret"), verifier=params["oauth_verifier"],
+        )
+        try:
+            token = _call(session.fetch_access_token, self.service.oauth1.access_token_url)
+        except ConnectionsError as exc:
+            raise ConsentFailed("Token exchange failed", f"The access-token request failed: {exc.message}") from None
+        if not token.get("oauth_token") or not token.get("oauth_token_secret"):
+            raise ConsentFailed("Token exchange failed", "The provider's access-token answer is incomplete.")
+        return Grant(credentials={"oauth_token": token["oauth_token"], "oauth_token_secret": token["oauth_token_secret"]},
+                     renewable=False)
+
+    def _session(self, **kwargs) -> OAuth1TokenSession:
+        config = self.service.oauth1
+        return OAuth1TokenSession(config.consumer_key, config.consumer_secret, signature_method=config.signature_method, **kwargs)
+
+    # -- use ------------------------------------------------------------------------------
     def build_auth(self, credentials: dict) -> OAuth1Auth:
         config = self.service.oauth1
         return OAuth1Auth(
@@ -81,3 +122,15 @@ class OAuth1(AuthType):
 
     def has_usable_credentials(self, credentials: dict) -> bool:
         return bool(credentials.get("oauth_token")) and bool(credentials.get("oauth_token_secret"))
+
+
+def _call(fn, url: str, **kwargs) -> dict:
+    """One OAuth 1.0a token step; every failure a ConnectionsError with a message to show."""
+    try:
+        return dict(fn(url, **kwargs))
+    except OAuthError as exc:
+        raise ConnectionsError(f"the provider refused the request ({(exc.error or 'error')[:60]})") from None
+    except ConnectionsError as exc:
+        raise ConnectionsError(exc.message.rstrip(".").lower()) from None
+    except (ValueError, KeyError, TypeError):
+        raise ConnectionsError("the provider's answer could not be read") from None

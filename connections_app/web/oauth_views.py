@@ -68,9 +68,9 @@ def _allowed(request, scope: str, rate: str) -> bool:
     return rate_limit.allow(scope=scope, key=client_address(request), rate=rate)
 
 
-def _finish(request, finish):
+def _finish(request, flow: str):
     try:
-        connection = finish(params=request.GET.dict(), browser_token=request.COOKIES.get(oauth_flow.BROWSER_COOKIE))
+        connection = oauth_flow.finish(flow=flow, params=request.GET.dict(), browser_token=request.COOKIES.get(oauth_flow.BROWSER_COOKIE))
     except oauth_flow.FlowError as error:
         return _failure(request, error)
     return _private(HttpResponseRedirect(reverse("connection-detail", args=[connection.link_name]) + "?connected=1"))
@@ -78,9 +78,9 @@ def _finish(request, finish):
 
 @require_GET
 def oauth2_callback(request):
-    return _finish(request, oauth_flow.finish_oauth2)
+    return _finish(request, "oauth2")
 
 
 @require_GET
 def oauth1_callback(request):
-    return _finish(request, oauth_flow.finish_oauth1)
+    return _finish(request, "oauth1")

@@ -20,11 +20,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from services_catalog.schema import merge_changes
-
 from .. import oauth_flow, selectors, services, snippets
 from ..api.authentication import SESSION_ORG_KEY, current_membership
 from ..api.errors import error_body
+from ..auth.base import FETCHED
+from ..auth.registry import AUTH_TYPES
 from ..events import denial_record
 from ..errors import Conflict, ConnectionsError, NotFound, ValidationFailed
 from ..models import ConnectionStatus, Role
@@ -123,7 +123,7 @@ def _add_row(request) -> str | None:
 def connection_new(request, membership):
     """The two tabs: "Select a service" (GET filters) and "Custom service" (POST saves)."""
     tab = "custom" if request.method == "POST" or request.GET.get("tab") == "custom" else "catalog"
-    context = {"tab": tab, **_callback_urls()}
+    context = {"tab": tab}
     organisation = membership.organisation
     if tab == "catalog":
         filters = forms.ServiceFilterForm(request.GET)
@@ -141,7 +141,9 @@ def connection_new(request, membership):
             return forbidden(request, "Only admins can define custom services.")
         return render(request, "connections/new.html", context)
     add_row = _add_row(request) if request.method == "POST" else None
-    page = forms.CustomServicePage(request.POST if request.method == "POST" else None, organisation=organisation, add_row=add_row)
+    page = forms.CustomServicePage(
+        request.POST if request.method == "POST" else None, organisation=organisation, add_row=add_row, callback_urls=_callback_urls(),
+    )
     context["page"] = page
     if add_row:
         page.quiet()
@@ -166,18 +168,17 @@ def _after_create(request, connection, authorize_url):
     return redirect("connection-detail", link_name=connection.link_name)
 
 
-def _callback_urls() -> dict:
-    """The redirect URIs a person registers with an OAuth provider."""
-    return {"redirect_uri": oauth_flow.redirect_uri("oauth2"), "redirect_uri1": oauth_flow.redirect_uri("oauth1")}
+def _callback_urls() -> dict[str, str]:
+    """The redirect URI a person registers with the provider, by consent type."""
+    return {name: oauth_flow.redirect_uri(name) for name, cls in AUTH_TYPES.items() if cls.callback_path}
 
 
 @require_http_methods(["GET", "POST"])
 @member_page(write=True)
 def connection_new_details(request, membership, service_link_name: str):
     organisation = membership.organisation
-    try:
-        service = selectors.service_get(organisation=organisation, link_name=service_link_name)
-    except NotFound:
+    service = _service_or_none(membership, service_link_name)
+    if service is None:
         return not_found(request)
     form = forms.ConnectionDetailsForm(request.POST or None, service=service, organisation=organisation)
     submission = form_submit(request, form, lambda: services.connection_create(
@@ -211,6 +212,13 @@ def _connection_or_none(membership, link_name):
         return None
 
 
+def _service_or_none(membership, link_name):
+    try:
+        return selectors.service_get(organisation=membership.organisation, link_name=link_name)
+    except NotFound:
+        return None
+
+
 def _service_of(connection):
     try:
         return selectors.connection_service(connection)
@@ -229,7 +237,7 @@ def _next_step(connection, service) -> str:
         if connection.status == ConnectionStatus.PENDING:
             return "Consent has not finished. Use Reconnect to open the provider's consent page again."
         return "Use Reconnect to give consent again."
-    if service and service.oauth2:
+    if service and service.auth(service).connects_by == FETCHED:
         return "The token could not be fetched; check the client credentials on the Services page."
     if connection.status == ConnectionStatus.CONNECTED:
         return ""
@@ -318,30 +326,37 @@ def _first_message(exc: ConnectionsError) -> str:
     return exc.message
 
 
-@require_http_methods(["GET", "POST"])
-@member_page(write=True)
-def connection_revoke(request, membership, link_name: str):
+def _confirmed(request, membership, link_name: str, *, action: str, step, done: str, then: str):
+    """A confirmation page (GET) for one action on a connection; POST runs ``step``, says
+    ``done`` and goes to the URL ``then``."""
     connection = _connection_or_none(membership, link_name)
     if connection is None:
         return not_found(request)
     if request.method == "POST":
-        services.connection_revoke(organisation=membership.organisation, actor=request.user, link_name=link_name)
-        messages.success(request, f"The connection {connection.name} is revoked; its credentials are wiped.")
-        return redirect("connection-detail", link_name=link_name)
-    return render(request, "connections/confirm.html", {"connection": connection, "action": "revoke", "service": _service_of(connection)})
+        step(organisation=membership.organisation, actor=request.user, link_name=link_name)
+        messages.success(request, done.format(connection=connection))
+        return redirect(then)
+    return render(request, "connections/confirm.html", {"connection": connection, "action": action, "service": _service_of(connection)})
+
+
+@require_http_methods(["GET", "POST"])
+@member_page(write=True)
+def connection_revoke(request, membership, link_name: str):
+    return _confirmed(
+        request, membership, link_name, action="revoke", step=services.connection_revoke,
+        then=reverse("connection-detail", args=[link_name]),
+        done="The connection {connection.name} is revoked; its credentials are wiped.",
+    )
 
 
 @require_http_methods(["GET", "POST"])
 @member_page(write=True)
 def connection_delete(request, membership, link_name: str):
-    connection = _connection_or_none(membership, link_name)
-    if connection is None:
-        return not_found(request)
-    if request.method == "POST":
-        services.connection_delete(organisation=membership.organisation, actor=request.user, link_name=link_name)
-        messages.success(request, f"The connection {connection.name} ({link_name}) is deleted.")
-        return redirect("connection-list")
-    return render(request, "connections/confirm.html", {"connection": connection, "action": "delete", "service": _service_of(connection)})
+    return _confirmed(
+        request, membership, link_name, action="delete", step=services.connection_delete,
+        then=reverse("connection-list"),
+        done="The connection {connection.name} ({connection.link_name}) is deleted.",
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -418,20 +433,21 @@ def service_edit(request, membership, link_name: str):
     if custom is None:
         return not_found(request)
     add_row = _add_row(request) if request.method == "POST" else None
-    page = forms.CustomServicePage(request.POST or None, editing=custom, with_connection=False, add_row=add_row)
+    page = forms.CustomServicePage(
+        request.POST or None, editing=custom, with_connection=False, add_row=add_row, callback_urls=_callback_urls(),
+    )
     if add_row:
         page.quiet()
         submission = None
     else:
         submission = form_submit(request, page, lambda: services.custom_service_update(
             organisation=membership.organisation, actor=request.user, link_name=link_name,
-            # Options the page does not show (token_prefix, ...) are kept.
-            definition=services.custom_service_parse(merge_changes(custom.definition, page.service_data())),
+            definition=page.definition,  # judged by the page, with the options it does not show kept
         ))
         if submission.done:
             messages.success(request, f"The service {custom.link_name} is saved.")
             return redirect("service-list")
-    context = {"custom": custom, "page": page, **_callback_urls()}
+    context = {"custom": custom, "page": page}
     return render(request, "services/edit.html", context, status=submission.status if submission else 200)
 
 
@@ -466,15 +482,12 @@ def _back_to(request) -> str | None:
 @member_page(admin=True)
 def service_client(request, membership, link_name: str):
     organisation = membership.organisation
-    try:
-        service = selectors.service_get(organisation=organisation, link_name=link_name)
-    except NotFound:
-        return not_found(request)
-    if service.kind != "preconfigured" or not service.is_oauth:
+    service = _service_or_none(membership, link_name)
+    if service is None or service.kind != "preconfigured" or not service.is_oauth:
         return not_found(request)
     client = selectors.service_clients(organisation=organisation).get(link_name)
     form = forms.ServiceClientForm(
-        request.POST or None, oauth1=service.oauth1 is not None, initial={"client_id": client.client_id if client else ""}
+        request.POST or None, client_fields=service.client_fields, initial={"client_id": client.client_id if client else ""}
     )
     submission = form_submit(request, form, lambda: services.service_client_set(
         organisation=organisation, actor=request.user, link_name=link_name,
@@ -486,7 +499,7 @@ def service_client(request, membership, link_name: str):
         return redirect(back_to or reverse("service-list") + f"#client-{link_name}")
     context = {
         "service": service, "client": client, "form": form, "back_to": back_to,
-        "redirect_uri": oauth_flow.redirect_uri("oauth1" if service.oauth1 else "oauth2"),
+        "redirect_uri": oauth_flow.redirect_uri(service.auth_type),
     }
     return render(request, "services/client.html", context, status=submission.status)
 

@@ -136,12 +136,10 @@
         var types = el.getAttribute("data-auth-only").split(/\s+/);
         el.hidden = types.indexOf(select.value) === -1;
       });
-      var param = $("select[name='param_type']", form);
-      if (param && select.value === "basic") { param.value = "header"; }
-      // OAuth services are saved and then connected through the provider's consent.
+      // Services of a consent type are saved and then connected through the provider.
       $all("button[data-connect-label]", form).forEach(function (button) {
-        var oauth = select.value === "oauth1" || select.value === "oauth2";
-        button.textContent = button.getAttribute(oauth ? "data-connect-label" : "data-save-label");
+        var consent = (button.getAttribute("data-connect-for") || "").split(/\s+/).indexOf(select.value) !== -1;
+        button.textContent = button.getAttribute(consent ? "data-connect-label" : "data-save-label");
       });
     }
     select.addEventListener("change", update);

@@ -5,13 +5,20 @@ tests/browser/test_screenshots.py`` renews the README's pictures on purpose."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
+import yaml
 from playwright.sync_api import expect
 
 from connections_app import services
 from connections_app.models import ConnectionStatus, Connection, Role
+from services_catalog import registry
 from tests.browser.conftest import new_context, screenshot, sign_in
+from tests.catalog_entries import catalog_entry  # noqa: F401  (a fixture)
+from tests.connections_app.test_jwt_bearer import new_key
+from tests.servers.oauth2_server import JWT_BEARER
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -99,3 +106,60 @@ def test_screenshots_and_phone_width(browser, base_url, org, make_member, upstre
     page.evaluate("document.getElementById('code-heading').scrollIntoView()")
     screenshot(page, "phone-snippets.png")
     phone.close()
+
+
+SHEETS_SCOPE = "https://www.googleapis.com/auth/spreadsheets"
+ROBOT = "sheets-robot@acme-project.iam.gserviceaccount.com"
+
+
+def google_sheets_on_local_server(catalog_entry, provider) -> str:  # noqa: F811  (the fixture, passed in)
+    """The catalog's Google Sheets service-account entry as shipped, with its token endpoint and API
+    host moved to the local Authlib server (an operator's catalog folder may name http hosts)."""
+    data = yaml.safe_load((registry.BUILTIN_DIR / "google_sheets_service_account.yaml").read_text())
+    data.update(link_name="google_sheets_local", base_url=provider.url, allowed_hosts=["127.0.0.1"],
+                sample_url=f"{provider.url}/api/me", verify={"method": "GET", "path": "/api/me"})
+    data["oauth2"]["token_url"] = f"{provider.url}/oauth/token"
+    catalog_entry(data)
+    return data["link_name"]
+
+
+def test_service_account_connection(browser, base_url, org, make_member, oauth2_server, catalog_entry):  # noqa: F811
+    """A Google service-account connection made in the browser: the key file is pasted as is, the
+    product signs a JWT bearer assertion, the local Authlib server verifies it with the key's public
+    half and issues a token; then the connection's page."""
+    pem, public = new_key()
+    oauth2_server.register_client(ROBOT, None, [], scope=SHEETS_SCOPE, grant_types=[JWT_BEARER], public_key=public)
+    link_name = google_sheets_on_local_server(catalog_entry, oauth2_server)
+    key_file = json.dumps({
+        "type": "service_account", "project_id": "acme-project", "private_key_id": "3f2a9c0d1e", "private_key": pem,
+        "client_email": ROBOT, "client_id": "109876543210", "token_uri": f"{oauth2_server.url}/oauth/token",
+    }, indent=2)
+    user = make_member(Role.ADMIN, username="alice")
+    context = new_context(browser, base_url)
+    page = context.new_page()
+    sign_in(page, user)
+
+    page.goto(f"/connections/new/{link_name}/")
+    page.get_by_label("Connection name", exact=True).fill("Sales forecast sheet")
+    page.get_by_label("Service account key file (JSON), or leave empty and give a private key").fill(key_file)
+    page.evaluate("document.activeElement.blur()")
+    # Scopes and the pasted key file in view.
+    page.locator("legend", has_text="Scopes").evaluate("el => window.scrollTo(0, el.getBoundingClientRect().top + scrollY - 24)")
+    screenshot(page, "service-account-connect.png")
+    page.get_by_role("button", name="Create and Connect").click()
+
+    expect(page.get_by_role("heading", name="Sales forecast sheet")).to_be_visible()
+    connection = Connection.objects.get(link_name="sales_forecast_sheet")
+    assert connection.status == ConnectionStatus.CONNECTED and connection.expires_at
+    grant = oauth2_server.assertions[-1]
+    assert grant["kind"] == "grant" and grant["claims"]["iss"] == ROBOT and grant["claims"]["scope"] == SHEETS_SCOPE
+    assert grant["header"]["kid"] == "3f2a9c0d1e"
+    page.get_by_role("button", name="Test connection").click()
+    expect(page.locator(".flash")).to_be_visible()
+    hints = page.get_by_test_id("credential-hints")
+    expect(hints).to_contain_text("Service account key file")
+    expect(hints).not_to_contain_text("Private key (PEM)")  # not given: not listed as set
+    expect(hints).to_contain_text(f"Signs as: {ROBOT}")  # who the key signs as, nothing of the key
+    assert "PRIVATE KEY" not in page.content()
+    screenshot(page, "service-account-connection.png")
+    context.close()

@@ -111,6 +111,25 @@ def test_redis_lost_its_data_invalidates_every_entry(world):
     assert invoke(world, url=URL).status_code == 403
 
 
+def test_a_redis_that_forgot_the_script_is_sent_it_again(world, monkeypatch):
+    """The round trip names its Lua script by hash; a restarted Redis has none and refuses,
+    so that one call sends the script itself (EVAL), and the next names it again."""
+    redis.Redis.from_url(redis_url()).script_flush()
+    sent = []
+    real = redis.Redis.execute_command
+
+    def recorded(self, *args, **kwargs):
+        sent.append(args[0])
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", recorded)
+    assert invoke(world, url=URL).json()["status_code"] == 200
+    assert sent == ["EVALSHA", "EVAL"]
+    sent.clear()
+    assert invoke(world, url=URL).json()["status_code"] == 200
+    assert sent == ["EVALSHA"]
+
+
 def test_redis_down_falls_back_to_the_database(world, settings):
     use_redis(settings, "redis://127.0.0.1:1/0")  # nothing listens there
     assert invoke(world, url=URL).json()["status_code"] == 200

@@ -28,7 +28,7 @@ NO_BUMP = {
     ("tokens.py", "_release_lease"): "the refresh lease: invoke takes it from the database, never from an entry",
     ("tokens.py", "<module>"): "_LEASE, the refresh lease (raw UPDATE ... RETURNING), as above",
     ("tasks.py", "refresh_due"): "refresh_queued_at: bookkeeping of the sweep, read by no invoke",
-    ("tokens.py", "request"): "kwargs.update(...): a dict, not a queryset",
+    ("auth/token_calls.py", "request"): "kwargs.update(...): a dict, not a queryset",
     ("web/views.py", "connection_new"): "context.update(...): a dict, not a queryset",
     ("oauth_flow.py", "start"): "AuthorizeLink.used_at: a consent link, not cached",
     ("oauth_flow.py", "_consume_state"): "OAuthState.used_at: consent state, not cached",

@@ -203,3 +203,15 @@ def test_an_organisation_sets_a_private_key_client_for_a_catalog_entry(admin, pr
 def pem_line(pem: str) -> str:
     """A line of the key, to look for in answers."""
     return pem.splitlines()[3]
+
+
+def test_a_page_shows_who_a_key_signs_as_and_nothing_of_the_key():
+    from connections_app.auth.oauth2.jwt_bearer import key_hints
+
+    pem = "-----BEGIN PRIVATE KEY-----\nMIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSi\n-----END PRIVATE KEY-----\n"
+    key_file = json.dumps({"client_email": "robot@acme.iam.example", "private_key_id": "0123456789abcdef", "private_key": pem})
+    assert key_hints({"service_account_json": key_file, "subject": "ana@acme.example"}) == [
+        ("Service account key file", ""), ("Signs as", "robot@acme.iam.example"), ("Acts as", "ana@acme.example"),
+        ("Key id", "…cdef"),
+    ]
+    assert key_hints({"private_key": pem, "issuer": "client-7"}) == [("Private key (PEM)", ""), ("Signs as", "client-7")]

@@ -278,18 +278,18 @@ def test_expired_token_is_refreshed_before_the_call_and_rotation_is_saved(admin,
 
 
 def test_a_connection_revoked_while_its_token_is_refreshed_stays_revoked(admin, provider, monkeypatch):
-    from connections_app import tokens
+    from connections_app.auth.oauth2 import grants
 
     connect(admin, provider)
     stamped = Connection.objects.get(link_name="acme_main").last_refreshed_at
-    real = tokens.call_token_endpoint
+    real = grants.call_token_endpoint
 
     def revoke_meanwhile(*args, **kwargs):
         token = real(*args, **kwargs)  # the provider really issues a new token...
         Connection.objects.filter(link_name="acme_main").update(status="revoked", credentials_encrypted="")  # ...as an admin revokes
         return token
 
-    monkeypatch.setattr(tokens, "call_token_endpoint", revoke_meanwhile)
+    monkeypatch.setattr(grants, "call_token_endpoint", revoke_meanwhile)
     response = admin.post("/api/v1/connections/acme_main/refresh/")
     assert response.status_code == 409 and response.json()["error"]["code"] == "connection_not_ready"
     row = Connection.objects.get(link_name="acme_main")

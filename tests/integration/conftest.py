@@ -12,7 +12,7 @@ import requests
 from django.utils import timezone
 
 from connections_app.models import Connection, ConnectionStatus
-from connections_app.tokens import credentials_from_token
+from connections_app.auth.oauth2.answers import credentials_from_token
 
 from .processes import Processes, redis_url
 

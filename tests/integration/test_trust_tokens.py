@@ -20,6 +20,9 @@ from django.utils import timezone
 from flask import Flask, Response
 
 from connections_app import tokens
+from connections_app.auth.oauth1 import OAuth1TokenSession
+from connections_app.auth.oauth2 import answers
+from connections_app.auth.oauth2.client_auth import token_session
 from connections_app.errors import UpstreamTimeout
 from connections_app.models import Connection, ConnectionStatus, CustomService, Event, OAuthState
 from services_catalog.schema import ServiceDefinition
@@ -101,14 +104,14 @@ def _service(url: str) -> ServiceDefinition:
 def test_every_token_call_has_one_overall_deadline(drip, settings, call):
     settings.CONNECTIONS_TOKEN_TIMEOUT_SECONDS = 1
     service = _service(drip.url)
-    session = tokens.token_session(service, redirect_uri="http://testserver/oauth/callback")
-    oauth1 = tokens.OAuth1TokenSession("key", "secret", token="t", token_secret="ts", verifier="v")
+    session = token_session(service.oauth2, redirect_uri="http://testserver/oauth/callback")
+    oauth1 = OAuth1TokenSession("key", "secret", token="t", token_secret="ts", verifier="v")
     run = {
         "refresh": lambda: session.refresh_token(f"{drip.url}/token", refresh_token="r"),
         "code_exchange": lambda: session.fetch_token(f"{drip.url}/token", grant_type="authorization_code", code="c"),
         "client_credentials": lambda: session.fetch_token(f"{drip.url}/token", grant_type="client_credentials"),
         "revoke": lambda: session.revoke_token(f"{drip.url}/revoke", token="t"),
-        "oauth1_request_token": lambda: tokens.OAuth1TokenSession("key", "secret").fetch_request_token(f"{drip.url}/rt"),
+        "oauth1_request_token": lambda: OAuth1TokenSession("key", "secret").fetch_request_token(f"{drip.url}/rt"),
         "oauth1_access_token": lambda: oauth1.fetch_access_token(f"{drip.url}/at"),
     }[call]
     started = time.monotonic()
@@ -141,9 +144,9 @@ def test_a_late_writer_never_overwrites_a_newer_token(org):
     Connection.objects.filter(pk=connection.pk).update(refresh_lock_until=timezone.now() - timedelta(seconds=1))
     b = tokens._take_lease(connection.pk, "worker-b")
     b.organisation = org
-    tokens._store_refreshed(b, {"access_token": "from-b", "refresh_token": "r-b", "expires_in": 3600}, previous={}, owner="worker-b")
-    late = tokens._store_refreshed(connection, {"access_token": "from-a", "refresh_token": "r-a", "expires_in": 3600},
-                                   previous={}, owner="worker-a")
+    tokens._store_refreshed(b, answers.grant_from({"access_token": "from-b", "refresh_token": "r-b", "expires_in": 3600}), owner="worker-b")
+    late = tokens._store_refreshed(connection, answers.grant_from({"access_token": "from-a", "refresh_token": "r-a", "expires_in": 3600}),
+                                   owner="worker-a")
     stored = Connection.objects.get(pk=connection.pk).credentials
     assert stored["access_token"] == "from-b" and stored["refresh_token"] == "r-b"
     assert late["access_token"] == "from-b"  # the late writer goes on with the stored token
@@ -178,7 +181,7 @@ def test_a_401_from_another_host_after_a_redirect_triggers_no_refresh(admin, pro
     }, format="json").status_code == 201
     assert admin.post("/api/v1/connections/", {"name": "h", "link_name": "hop_main", "service": "hop"}, format="json").status_code == 201
     connection = Connection.objects.get(link_name="hop_main")
-    connection.set_credentials(tokens.credentials_from_token(issue_tokens(provider)))
+    connection.set_credentials(answers.credentials_from_token(issue_tokens(provider)))
     connection.status, connection.expires_at, connection.connected_at = ConnectionStatus.CONNECTED, timezone.now() + timedelta(hours=1), timezone.now()
     connection.save()
     provider.reset_counts()
@@ -249,11 +252,11 @@ def test_bad_token_answers_give_a_clear_page_and_are_recorded(client, admin, odd
 
 
 @pytest.mark.parametrize("value, expected", [
-    (3600, 3600), ("3600", 3600), (10**30, tokens.MAX_EXPIRES_IN), (float("inf"), None), (float("nan"), None),
+    (3600, 3600), ("3600", 3600), (10**30, answers.MAX_EXPIRES_IN), (float("inf"), None), (float("nan"), None),
     (-5, None), ("soon", None), (True, None), (None, None), ([1], None),
 ])
 def test_expires_in_is_read_safely(value, expected):
-    assert tokens.expires_in_seconds(value) == expected
+    assert answers.expires_in_seconds(value) == expected
 
 
 # -- point 9: failing refreshes back off ---------------------------------------------------

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from connections_app import crypto
 from connections_app.models import Connection, ConnectionStatus
-from connections_app.tokens import credentials_from_token
+from connections_app.auth.oauth2.answers import credentials_from_token
 
 ROOT = Path(__file__).resolve().parents[2]
 

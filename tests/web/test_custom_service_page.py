@@ -243,3 +243,21 @@ def test_rows_have_distinct_labels_and_the_summary_links_each_field(admin_web):
     summary = re.search(r'data-testid="error-summary">(.*?)</div>', html, re.S).group(1)
     assert '<a href="#id_service_name">Service name</a>: This field is required.' in summary
     assert '<a href="#id_param-0-value">Parameter 1 value for this connection</a>: This field is required.' in summary
+
+
+def test_a_type_whose_connection_types_its_own_credentials_gets_them_from_the_registry(admin_web):
+    """AWS Signature V4: its block (signing name, region) and its credentials (access key id,
+    secret, session token) come from the auth type; no page names them."""
+    aws = {"auth_type": "aws_sigv4", "param-0-key": "", "param-0-display_name": "", "param-0-value": "",
+           "aws_service": "s3", "aws_region": "eu-west-1", "aws_sigv4_access_key_id": "AKIAEXAMPLE000000000",
+           "aws_sigv4_secret_access_key": "aws-secret-never-shown-0000", "aws_sigv4_session_token": ""}
+    html = admin_web.post("/connections/new/", custom_form(**{**aws, "aws_region": "", "aws_sigv4_secret_access_key": ""})).content.decode()
+    assert "This field is required." in error_of(html, "aws_region")
+    assert "This field is required." in error_of(html, "aws_sigv4_secret_access_key")
+    assert nothing_stored()
+    response = admin_web.post("/connections/new/", custom_form(**aws))
+    assert response.status_code == 302
+    assert CustomService.objects.get().definition["aws"] == {"service": "s3", "region": "eu-west-1"}
+    connection = Connection.objects.get()
+    assert connection.credentials == {"access_key_id": "AKIAEXAMPLE000000000", "secret_access_key": "aws-secret-never-shown-0000"}
+    assert connection.status == ConnectionStatus.CONNECTED

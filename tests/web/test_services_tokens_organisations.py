@@ -211,7 +211,8 @@ def test_setting_a_client_from_the_connection_form_comes_back_to_it(admin_web):
 
 def test_custom_service_redirect_uris_can_be_copied(admin_web):
     page = admin_web.get("/connections/new/?tab=custom").content.decode()
-    assert 'data-copy="#copy-redirect-uri"' in page and 'data-copy="#copy-callback-url"' in page
+    assert 'data-copy="#copy-redirect-uri-oauth2"' in page and 'data-copy="#copy-redirect-uri-oauth1"' in page
+    assert "http://testserver/oauth/callback" in page and "http://testserver/oauth1/callback" in page
 
 
 def test_the_services_page_counts_connections_in_one_query(org, admin_web, acme_connection, django_assert_max_num_queries):

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from ...models import TokenAction
 from .base import DomainErrorsMixin, secret_input
+from .service_blocks import in_words
 
 
 class ServiceClientForm(DomainErrorsMixin, forms.Form):
@@ -17,15 +18,15 @@ class ServiceClientForm(DomainErrorsMixin, forms.Form):
     client_id = forms.CharField(label="Client ID", max_length=2000, widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
     client_secret = forms.CharField(label="Client secret", max_length=2000, strip=False, widget=secret_input())
 
-    def __init__(self, *args, oauth1: bool = False, **kwargs):
+    def __init__(self, *args, client_fields: tuple[str, str] = ("client_id", "client_secret"), **kwargs):
+        """``client_fields``: the names the service's block gives its client (``consumer_key``)."""
         super().__init__(*args, **kwargs)
-        self.oauth1 = oauth1
-        if oauth1:
-            self.fields["client_id"].label = "Consumer key"
-            self.fields["client_secret"].label = "Consumer secret"
+        self.block_names = dict(zip(client_fields, ("client_id", "client_secret")))
+        for block_name, form_name in self.block_names.items():
+            self.fields[form_name].label = in_words(block_name)
 
     def field_for(self, name: str) -> str | None:
-        return {"consumer_key": "client_id", "consumer_secret": "client_secret"}.get(name) or super().field_for(name)
+        return self.block_names.get(name) or super().field_for(name)
 
 
 class ApiTokenForm(DomainErrorsMixin, forms.Form):

@@ -20,8 +20,6 @@ link_name_validator = RegexValidator(LINK_NAME_RE, LINK_NAME_MESSAGE)
 AUTH_TYPE_CHOICES = [(name, cls.label) for name, cls in AUTH_TYPES.items()]
 PARAM_TYPE_CHOICES = [("query", "Query string"), ("form", "Form data"), ("header", "Header")]
 AUTH_TYPE_LABELS = dict(AUTH_TYPE_CHOICES)
-# The auth types the custom-service page has fields for.
-CUSTOM_AUTH_TYPE_CHOICES = [(name, AUTH_TYPE_LABELS[name]) for name in ("api_key", "basic", "oauth1", "oauth2")]
 PARAM_TYPE_LABELS = dict(PARAM_TYPE_CHOICES)
 STATUS_CHOICES = [("", "Any status"), *ConnectionStatus.choices]
 SECRET_KEEP_HELP = "Leave empty to keep the secret that is stored."

@@ -38,7 +38,7 @@ def _scope_field(service: ServiceDefinition, initial, help_text: str) -> forms.M
     )
 
 
-def _credential_field(service: ServiceDefinition, parameter, *, required: bool, help_text: str) -> forms.CharField:
+def credential_field(parameter, *, required: bool, help_text: str) -> forms.CharField:
     """A typed credential: a secret input, or a text area for a key file or PEM key. Like a
     secret input, it shows what was typed only on the response that asks to correct it."""
     multiline = getattr(parameter, "multiline", False)
@@ -56,9 +56,9 @@ class CredentialFieldsMixin:
         self.credential_keys: list[str] = []
         for index, parameter in enumerate(service.credential_fields()):
             self.credential_keys.append(parameter.key)
-            sent_as = f"Sent as {parameter.key}." if service.auth_type == "api_key" else ""
-            self.fields[f"credential_{index}"] = _credential_field(
-                service, parameter, required=required, help_text=" ".join(t for t in (help_text, sent_as) if t),
+            sent_as = f"Sent as {parameter.key}." if service.auth.takes_parameters else ""  # the key is the service's
+            self.fields[f"credential_{index}"] = credential_field(
+                parameter, required=required, help_text=" ".join(t for t in (help_text, sent_as) if t),
             )
 
     @property

@@ -1,28 +1,35 @@
 """The custom-service page: a service's fields, its parameter and scope rows, and on the
 create page the first connection's names and credentials, validated together in one pass.
 
-Everything a person can get wrong is checked here, at once: what each authentication
-type requires, URL shapes, host names, rows, both link names (taken or not), the
-connection's credentials, and the rules invoke applies to every call later (ports other
-than 80/443 and private addresses are refused unless CONNECTIONS_ALLOW_PRIVATE_NETWORKS
-is on). The business functions check again; what they find comes back onto the fields.
+The fields every service has are declared here; each auth type's own fields are derived
+from its block of the service definition (``service_blocks``), and the page asks the auth
+type registry which rows and credentials a type takes, so nothing here names an auth type.
+What was typed is judged by the service definition itself (``ServiceDefinition.from_dict``)
+and its errors come back next to the fields, all at once, together with what only the page
+checks: link names taken, the connection's credentials, and the rules invoke applies to
+every call later (ports other than 80/443 and private addresses are refused unless
+CONNECTIONS_ALLOW_PRIVATE_NETWORKS is on). The business functions check again; what they
+find comes back onto the fields the same way.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 from django import forms
 from django.conf import settings
 
-from services_catalog.fields import HOST_RE
-from services_catalog.schema import SIGNATURE_METHODS
+from services_catalog.schema import SchemaError, ServiceDefinition, merge_changes
 
 from ... import http, selectors
+from ...auth.base import AuthType
+from ...auth.registry import AUTH_TYPES
 from ...errors import ConnectionsError, HostNotAllowed, ValidationFailed
 from .base import (
-    CUSTOM_AUTH_TYPE_CHOICES,
+    AUTH_TYPE_CHOICES,
     PARAM_TYPE_CHOICES,
     SECRET_KEEP_HELP,
     DomainErrorsMixin,
@@ -32,21 +39,10 @@ from .base import (
     quiet,
     secret_input,
 )
+from .connections import LINK_NAME_HELP, credential_field
+from .service_blocks import BlockField, block_fields
 
-GRANT_TYPE_CHOICES = [("authorization_code", "Authorization code (a person gives consent)"), ("client_credentials", "Client credentials (no consent)")]
-DELIMITER_CHOICES = [(" ", "Space"), (",", "Comma (,)"), ("+", "Plus (+)"), (";", "Semicolon (;)")]
 REQUIRED = "This field is required."
-URL_MESSAGE = "Must be an absolute http(s) URL."
-# What each authentication type needs besides the common fields.
-REQUIRED_BY_AUTH = {
-    "oauth2": ("oauth2_client_id", "oauth2_token_url"),
-    "oauth1": ("oauth1_consumer_key", "oauth1_request_token_url", "oauth1_authorize_url", "oauth1_access_token_url"),
-}
-URL_FIELDS = {
-    None: ("base_url", "sample_url"),
-    "oauth2": ("oauth2_authorize_url", "oauth2_token_url", "oauth2_refresh_url", "oauth2_revoke_url"),
-    "oauth1": ("oauth1_request_token_url", "oauth1_authorize_url", "oauth1_access_token_url"),
-}
 
 
 def split_hosts(text: str | None) -> list[str]:
@@ -78,13 +74,55 @@ def settings_allow_private() -> bool:
     return bool(settings.CONNECTIONS_ALLOW_PRIVATE_NETWORKS)
 
 
-class ParameterRowForm(forms.Form):
-    columns = {"key": "Parameter key"}
-    key = forms.CharField(label="Key", max_length=100, required=False, widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "placeholder": "e.g. X-Api-Key"}))
-    display_name = forms.CharField(label="Display name", max_length=100, required=False, widget=forms.TextInput(attrs={"placeholder": "e.g. API key"}))
+def upstream_refusals(data: dict, prefix: str = "") -> dict[str, str]:
+    """Invoke's refusal for every URL (``*_url``, in any block) and allowed host of a service
+    given as plain data, by field name (``oauth2.token_url``, ``allowed_hosts``)."""
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(upstream_refusals(value, f"{name}."))
+        elif isinstance(value, str) and key.endswith("url"):
+            parts = urlsplit(value)
+            if parts.scheme in ("http", "https") and parts.hostname and (refusal := upstream_refusal(value)):
+                out[name] = refusal
+        elif key == "allowed_hosts" and isinstance(value, list):
+            for host in value:
+                refusal = upstream_refusal(f"https://{host.lower().removeprefix('*.')}/") if "{" not in host else None
+                if refusal and name not in out:
+                    out[name] = f"{host}: {refusal}"
+    return out
+
+
+def auth_types_where(test) -> str:
+    """The auth types (space separated, for ``data-auth-only``) for which ``test(cls)`` holds."""
+    return " ".join(name for name, cls in AUTH_TYPES.items() if test(cls))
+
+
+# -- rows ----------------------------------------------------------------------------------
+class RowForm(forms.Form):
+    """One row of a list: the field that names it (``identity``) and the name people see."""
+
+    identity: ClassVar[str]
 
     def has_content(self) -> bool:
-        return bool(self.cleaned_data.get("key") or self.cleaned_data.get("display_name")) and not self.cleaned_data.get("DELETE")
+        data = self.cleaned_data
+        return bool(data.get(self.identity) or data.get("display_name")) and not data.get("DELETE")
+
+    def as_item(self) -> dict:
+        value = self.cleaned_data[self.identity]
+        return {self.identity: value, "display_name": self.cleaned_data["display_name"] or value}
+
+
+def _row_input(placeholder: str, **attrs) -> forms.TextInput:
+    return forms.TextInput(attrs={"placeholder": placeholder, **attrs})
+
+
+class ParameterRowForm(RowForm):
+    identity = "key"
+    columns = {"key": "Parameter key"}
+    key = forms.CharField(label="Key", max_length=100, required=False, widget=_row_input("e.g. X-Api-Key", autocomplete="off", spellcheck="false"))
+    display_name = forms.CharField(label="Display name", max_length=100, required=False, widget=_row_input("e.g. API key"))
 
 
 class ParameterValueRowForm(ParameterRowForm):
@@ -93,13 +131,11 @@ class ParameterValueRowForm(ParameterRowForm):
     value = forms.CharField(label="Value for this connection", max_length=4096, required=False, strip=False, widget=secret_input())
 
 
-class ScopeRowForm(forms.Form):
+class ScopeRowForm(RowForm):
+    identity = "name"
     columns = {"name": "Scope"}
-    name = forms.CharField(label="Name", max_length=300, required=False, widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "placeholder": "e.g. contacts.read"}))
-    display_name = forms.CharField(label="Display name", max_length=200, required=False, widget=forms.TextInput(attrs={"placeholder": "e.g. Read contacts"}))
-
-    def has_content(self) -> bool:
-        return bool(self.cleaned_data.get("name") or self.cleaned_data.get("display_name")) and not self.cleaned_data.get("DELETE")
+    name = forms.CharField(label="Name", max_length=300, required=False, widget=_row_input("e.g. contacts.read", autocomplete="off", spellcheck="false"))
+    display_name = forms.CharField(label="Display name", max_length=200, required=False, widget=_row_input("e.g. Read contacts"))
 
 
 class RowFormSet(forms.BaseFormSet):
@@ -123,6 +159,26 @@ class RowFormSet(forms.BaseFormSet):
         """Return (position in the formset, form) of the rows that hold something."""
         return [(i, f) for i, f in enumerate(self.forms) if f.is_valid() and f.has_content()]
 
+    def items(self) -> list[dict]:
+        return [form.as_item() for _i, form in self.rows()]
+
+    def check_unique(self) -> bool:
+        """Mark a row that repeats an earlier one (the definition says so too, but only once
+        every field is valid: this way it shows with the other mistakes)."""
+        seen: set[str] = set()
+        ok = True
+        for _i, row in self.rows():
+            identity = row.identity
+            value = row.cleaned_data.get(identity) or ""
+            if not value:
+                continue
+            folded = value.lower() if identity == "key" else value  # header names ignore case
+            if folded in seen:
+                row.add_error(identity, f"Duplicate {identity} {value!r}.")
+                ok = False
+            seen.add(folded)
+        return ok
+
 
 class ParameterRows(RowFormSet):
     noun = "Parameter"
@@ -137,15 +193,45 @@ ParameterValueFormSet = forms.formset_factory(ParameterValueRowForm, formset=Par
 ScopeFormSet = forms.formset_factory(ScopeRowForm, formset=ScopeRows, extra=0, can_delete=True, max_num=100, absolute_max=110)
 
 
+# -- the service -----------------------------------------------------------------------------
+@dataclass
+class Section:
+    """One auth type's block on the page: its fields, shown first or under "More options"."""
+
+    auth: type[AuthType]
+    first: list
+    more: list
+    callback_url: str = ""  # what a person registers with the provider, for a consent type
+
+    @property
+    def name(self) -> str:
+        return self.auth.name
+
+    @property
+    def label(self) -> str:
+        return self.auth.label
+
+    @property
+    def more_open(self) -> bool:
+        """Unfolded when an option there has an error or a value other than its default."""
+        return any(f.errors or _is_set(f) for f in self.more)
+
+
+def _is_set(bound) -> bool:
+    field = bound.field
+    value, default = field.prepare_value(bound.value()), field.prepare_value(field.declared_default)
+    return value != default and value not in (None, "", False)
+
+
 class CustomServiceForm(DomainErrorsMixin, forms.Form):
     """The service part of a custom service: the same fields on create and on edit."""
 
     service_name = forms.CharField(label="Service name", max_length=100, widget=forms.TextInput(attrs={"autocomplete": "off"}))
     service_link_name = LinkNameField(label="Service link name", help_text="Lower case letters, digits and _; it never changes.")
-    auth_type = forms.ChoiceField(label="Authentication type", choices=CUSTOM_AUTH_TYPE_CHOICES, initial="api_key")
+    auth_type = forms.ChoiceField(label="Authentication type", choices=AUTH_TYPE_CHOICES, initial=AUTH_TYPE_CHOICES[0][0])
     param_type = forms.ChoiceField(
         label="Parameter type", choices=PARAM_TYPE_CHOICES, initial="header",
-        help_text="Where the credentials travel on each call. Basic authentication always uses a header.",
+        help_text="Where the credentials travel on each call. Some authentication types (Basic, signatures) always use a header.",
     )
     base_url = forms.CharField(label="Base URL", required=False, max_length=2000, widget=forms.URLInput(attrs={"placeholder": "https://api.example.com/v1"}), help_text="Paths such as /me in scripts are resolved against it.")
     allowed_hosts = forms.CharField(
@@ -155,44 +241,56 @@ class CustomServiceForm(DomainErrorsMixin, forms.Form):
     )
     sample_url = forms.CharField(label="Sample URL", required=False, max_length=2000, widget=forms.URLInput(), help_text="Used in the code snippets.")
     verify_path = forms.CharField(label="Test request path", required=False, max_length=2000, help_text="A cheap GET request, such as /v1/me, that “Test connection” runs.")
-    # OAuth 2.0
-    oauth2_grant_type = forms.ChoiceField(label="Grant type", choices=GRANT_TYPE_CHOICES, initial="authorization_code", required=False)
-    oauth2_client_id = forms.CharField(label="Client ID", required=False, max_length=500, widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
-    oauth2_client_secret = forms.CharField(label="Client secret", required=False, max_length=2000, strip=False, widget=secret_input())
-    oauth2_authorize_url = forms.CharField(label="Authorize URL", required=False, max_length=2000, widget=forms.URLInput())
-    oauth2_token_url = forms.CharField(label="Access token URL", required=False, max_length=2000, widget=forms.URLInput())
-    oauth2_refresh_url = forms.CharField(label="Refresh token URL", required=False, max_length=2000, widget=forms.URLInput(), help_text="Empty: the access token URL.")
-    oauth2_revoke_url = forms.CharField(label="Revoke token URL", required=False, max_length=2000, widget=forms.URLInput())
-    oauth2_scope_delimiter = forms.ChoiceField(label="Scope delimiter", choices=DELIMITER_CHOICES, initial=" ", required=False)
-    oauth2_pkce = forms.BooleanField(label="Use PKCE (S256)", required=False, initial=True)
-    # OAuth 1.0a
-    oauth1_consumer_key = forms.CharField(label="Consumer key", required=False, max_length=500, widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
-    oauth1_consumer_secret = forms.CharField(label="Consumer secret", required=False, max_length=2000, strip=False, widget=secret_input())
-    oauth1_request_token_url = forms.CharField(label="Request token URL", required=False, max_length=2000, widget=forms.URLInput())
-    oauth1_authorize_url = forms.CharField(label="Authorize URL", required=False, max_length=2000, widget=forms.URLInput())
-    oauth1_access_token_url = forms.CharField(label="Access token URL", required=False, max_length=2000, widget=forms.URLInput())
-    oauth1_signature_method = forms.ChoiceField(label="Signature method", choices=[(m, m) for m in SIGNATURE_METHODS], initial="HMAC-SHA1", required=False)
 
-    SECRET_FIELDS = ("oauth2_client_secret", "oauth1_consumer_secret")
-    # Required only for some authentication types: no "(optional)" next to their labels.
-    CONDITIONAL = (
-        "base_url", "oauth2_grant_type", "oauth2_client_id", "oauth2_client_secret", "oauth2_authorize_url",
-        "oauth2_token_url", "oauth2_scope_delimiter", "oauth1_consumer_key", "oauth1_consumer_secret",
-        "oauth1_request_token_url", "oauth1_authorize_url", "oauth1_access_token_url", "oauth1_signature_method",
-    )
+    # The definition's names of the fields above (errors arrive in them).
+    SCHEMA_FIELDS = {
+        "link_name": "service_link_name", "name": "service_name", "auth_type": "auth_type", "param_type": "param_type",
+        "base_url": "base_url", "allowed_hosts": "allowed_hosts", "sample_url": "sample_url", "verify": "verify_path",
+        "verify.path": "verify_path",
+    }
 
-    def __init__(self, *args, editing=None, organisation=None, **kwargs):
+    def __init__(self, *args, editing=None, organisation=None, callback_urls=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.editing = editing
+        self.callback_urls = callback_urls or {}
         self.organisation = organisation
-        for name in self.CONDITIONAL:
-            self.fields[name].conditional = True
+        self.fields["base_url"].conditional = True  # required unless allowed hosts are named
         self.fields["service_link_name"].widget.attrs.update({"data-linkname-from": "id_service_name", "data-linkname-kind": "service"})
+        # Each auth type's block, derived from its declaration.
+        self.blocks: dict[str, list[BlockField]] = {}
+        for name, auth in AUTH_TYPES.items():
+            self.blocks[name] = block_fields(auth)
+            for block_field in self.blocks[name]:
+                if block_field.secret and editing is not None and editing.client_secret_encrypted:
+                    block_field.field.help_text = SECRET_KEEP_HELP
+                self.fields[block_field.form_name] = block_field.field
         if editing is not None:
             # The link name of a service never changes: shown, not editable, not posted.
             del self.fields["service_link_name"]
-            for name in self.SECRET_FIELDS:
-                self.fields[name].help_text = SECRET_KEEP_HELP if editing.client_secret_encrypted else ""
+            self.initial = {**self.initial, **self.initial_from(editing.definition)}
+
+    @property
+    def snippet_fields(self) -> list:
+        return [self["sample_url"], self["verify_path"]]
+
+    @property
+    def snippet_open(self) -> bool:
+        return any(f.errors or f.value() for f in self.snippet_fields)
+
+    @property
+    def sections(self) -> list[Section]:
+        """The auth types that have a block, with their bound fields, for the template."""
+        out = []
+        for name, fields_ in self.blocks.items():
+            if fields_:
+                bound = [(f, self[f.form_name]) for f in fields_]
+                first, more = [b for f, b in bound if f.shown_first], [b for f, b in bound if not f.shown_first]
+                out.append(Section(AUTH_TYPES[name], first, more, self.callback_urls.get(name, "")))
+        return out
+
+    @property
+    def auth(self) -> type[AuthType] | None:
+        return AUTH_TYPES.get(self.cleaned_data.get("auth_type") or "") if hasattr(self, "cleaned_data") else None
 
     def clean_service_link_name(self):
         value = self.cleaned_data["service_link_name"]
@@ -201,152 +299,114 @@ class CustomServiceForm(DomainErrorsMixin, forms.Form):
             raise forms.ValidationError(f"The link name {value!r} is taken by a{'' if owner == 'custom' else ' preconfigured'} service.")
         return value
 
-    def clean(self):
-        """Check what the chosen authentication type needs and every URL and host, at once."""
-        data = super().clean()
-        auth_type = data.get("auth_type")
-        required = list(REQUIRED_BY_AUTH.get(auth_type, ()))
-        if auth_type == "oauth2" and (data.get("oauth2_grant_type") or "authorization_code") == "authorization_code":
-            required.append("oauth2_authorize_url")
-        if auth_type in self.SECRET_BY_AUTH and not (self.editing is not None and self.editing.client_secret_encrypted):
-            required.append(self.SECRET_BY_AUTH[auth_type])
-        for name in required:
-            if not data.get(name) and name not in self.errors:
-                self.add_error(name, REQUIRED)
-        urls = [*URL_FIELDS[None], *URL_FIELDS.get(auth_type, ())]
-        for name in urls:
-            value = data.get(name)
-            if not value or name in self.errors:
-                continue
-            parts = urlsplit(value)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                self.add_error(name, URL_MESSAGE)
-            elif parts.username or parts.password:
-                self.add_error(name, "Must not contain a user name or password.")
-            elif refusal := upstream_refusal(value):
-                self.add_error(name, refusal)
-        hosts = split_hosts(data.get("allowed_hosts"))
-        for host in hosts:
-            h = host.lower()
-            if not HOST_RE.match(h) or ".." in h or "*" in h[1:] or "{" in h:
-                self.add_error("allowed_hosts", f"{host!r} is not a host name (a leading '*.' allows subdomains).")
-            elif refusal := upstream_refusal(f"https://{h.removeprefix('*.')}/"):
-                self.add_error("allowed_hosts", f"{host}: {refusal}")
-        if not hosts and not data.get("base_url") and not data.get("sample_url") and "base_url" not in self.errors:
-            self.add_error("allowed_hosts", "Name at least one allowed host (or give a base URL).")
-        if auth_type == "basic" and data.get("param_type") not in (None, "header"):
-            self.add_error("param_type", "Basic authentication travels in a header; use param_type: header.")
-        return data
-
-    SECRET_BY_AUTH = {"oauth2": "oauth2_client_secret", "oauth1": "oauth1_consumer_secret"}
-
-    # Service-step errors arrive as ``service.<field>`` (create) or ``<field>`` (edit).
-    SCHEMA_FIELDS = {
-        "link_name": "service_link_name", "name": "service_name", "auth_type": "auth_type", "param_type": "param_type",
-        "base_url": "base_url", "allowed_hosts": "allowed_hosts", "sample_url": "sample_url", "verify": "verify_path",
-        "verify.path": "verify_path",
-    }
-
     def field_for(self, name: str) -> str | None:
         name = name.removeprefix("service.")
         name = re.sub(r"\[\d+\]$", "", name)  # allowed_hosts[2] -> allowed_hosts
         if name in self.SCHEMA_FIELDS:
             return super().field_for(self.SCHEMA_FIELDS[name])
-        if name.startswith(("oauth2.", "oauth1.")):
-            return super().field_for(name.replace(".", "_", 1))
-        if name in ("oauth2", "oauth1"):
-            return None
+        section, _, rest = name.partition(".")
+        if rest and section in (auth.section for auth in AUTH_TYPES.values()):
+            option = re.split(r"[.\[]", rest)[0]  # oauth2.authorize_params.x -> authorize_params
+            return super().field_for(f"{section}_{option}")
         return super().field_for(name)
 
     def service_data(self, *, parameters: list[dict], scopes: list[dict]) -> dict:
-        """Return the custom service as ``services.custom_service_create/update`` take it."""
+        """Return the custom service as ``services.custom_service_create/update`` take it: the
+        common fields, and the block of the chosen auth type (every other block empty)."""
         d = self.cleaned_data
-        auth_type = d["auth_type"]
-        hosts = [h for h in re.split(r"[\s,]+", d.get("allowed_hosts") or "") if h]
+        auth = self.auth
         data = {
-            "name": d["service_name"],
-            "auth_type": auth_type,
-            "param_type": d["param_type"],
+            "name": d.get("service_name"),
+            "auth_type": d.get("auth_type"),
+            "param_type": d.get("param_type"),
             "base_url": d.get("base_url") or None,
-            "allowed_hosts": hosts or None,
+            "allowed_hosts": split_hosts(d.get("allowed_hosts")) or None,
             "sample_url": d.get("sample_url") or None,
             "verify": {"method": "GET", "path": d["verify_path"]} if d.get("verify_path") else None,
-            "parameters": parameters if auth_type == "api_key" else [],
-            # OAuth 1.0a has no scopes in its flow; only OAuth 2 services take them here.
-            "scopes": scopes if auth_type == "oauth2" else [],
-            "default_scopes": [s["name"] for s in scopes] if auth_type == "oauth2" else [],
-            "oauth2": None,
-            "oauth1": None,
+            "parameters": parameters if auth and auth.takes_parameters else [],
+            "scopes": scopes if auth and auth.asks_scopes else [],
+            "default_scopes": [s["name"] for s in scopes] if auth and auth.asks_scopes else [],
+            **{other.section: None for other in AUTH_TYPES.values() if other.section},
         }
         if self.editing is None:
-            data["link_name"] = d["service_link_name"]
-        if auth_type == "oauth2":
-            data["oauth2"] = {
-                "grant_type": d.get("oauth2_grant_type") or "authorization_code",
-                "client_id": d.get("oauth2_client_id") or None,
-                "authorize_url": d.get("oauth2_authorize_url") or None,
-                "token_url": d.get("oauth2_token_url") or None,
-                "refresh_url": d.get("oauth2_refresh_url") or None,
-                "revoke_url": d.get("oauth2_revoke_url") or None,
-                "scope_delimiter": d.get("oauth2_scope_delimiter") or " ",
-                "pkce": bool(d.get("oauth2_pkce")),
-            }
-            if d.get("oauth2_client_secret"):
-                data["oauth2"]["client_secret"] = d["oauth2_client_secret"]
-        elif auth_type == "oauth1":
-            data["oauth1"] = {
-                "consumer_key": d.get("oauth1_consumer_key") or None,
-                "request_token_url": d.get("oauth1_request_token_url") or None,
-                "authorize_url": d.get("oauth1_authorize_url") or None,
-                "access_token_url": d.get("oauth1_access_token_url") or None,
-                "signature_method": d.get("oauth1_signature_method") or "HMAC-SHA1",
-            }
-            if d.get("oauth1_consumer_secret"):
-                data["oauth1"]["consumer_secret"] = d["oauth1_consumer_secret"]
+            data["link_name"] = d.get("service_link_name")
+        if auth and auth.section:
+            block = {f.name: f.to_block(d.get(f.form_name)) for f in self.blocks[auth.name]}
+            # An empty secret is left out: on edit, the stored one is kept.
+            data[auth.section] = {k: v for k, v in block.items() if v is not None or not self._is_secret(auth, k)}
         return data
 
-    @staticmethod
-    def initial_from(definition: dict) -> dict:
+    def _is_secret(self, auth, name: str) -> bool:
+        return any(f.secret for f in self.blocks[auth.name] if f.name == name)
+
+    def client_missing(self, definition: ServiceDefinition | None, data: dict) -> dict[str, str]:
+        """The organisation's client fields a custom OAuth service must carry and does not,
+        by field name (``oauth2.client_id``). Without a valid definition, the type's own
+        client fields are asked for."""
+        auth = self.auth
+        if auth is None or not auth.client_fields:
+            return {}
+        if definition is not None:
+            strategy = definition.auth(definition)
+            if strategy.client_optional:
+                return {}
+            id_field, secret_field = strategy.client_field_names()
+        else:
+            id_field, secret_field = auth.client_fields
+        block = data.get(auth.section) or {}
+        missing = {}
+        if not block.get(id_field):
+            missing[f"{auth.section}.{id_field}"] = REQUIRED
+        stored = self.editing is not None and self.editing.client_secret_encrypted
+        if not block.get(secret_field) and not stored:
+            missing[f"{auth.section}.{secret_field}"] = REQUIRED
+        return missing
+
+    def initial_from(self, definition: dict) -> dict:
         """Return the form's initial values for a stored definition (never a secret)."""
-        oauth2 = definition.get("oauth2") or {}
-        oauth1 = definition.get("oauth1") or {}
         verify = definition.get("verify") or {}
         hosts = list(definition.get("allowed_hosts") or [])
         source = definition.get("base_url") or definition.get("sample_url") or ""
         if hosts == [(urlsplit(source).hostname or "").lower()]:
             hosts = []  # the default: shown empty, so a new base URL brings its own host
         initial = {
-            "service_name": definition.get("name"), "service_link_name": definition.get("link_name"),
-            "auth_type": definition.get("auth_type"), "param_type": definition.get("param_type"),
-            "base_url": definition.get("base_url") or "", "allowed_hosts": " ".join(hosts),
-            "sample_url": definition.get("sample_url") or "", "verify_path": verify.get("path") or "",
-            "oauth2_pkce": oauth2.get("pkce", True),
+            "service_name": definition.get("name"), "auth_type": definition.get("auth_type"),
+            "param_type": definition.get("param_type"), "base_url": definition.get("base_url") or "",
+            "allowed_hosts": " ".join(hosts), "sample_url": definition.get("sample_url") or "",
+            "verify_path": verify.get("path") or "",
         }
-        for key in ("grant_type", "client_id", "authorize_url", "token_url", "refresh_url", "revoke_url", "scope_delimiter"):
-            if oauth2.get(key) is not None:
-                initial[f"oauth2_{key}"] = oauth2[key]
-        for key in ("consumer_key", "request_token_url", "authorize_url", "access_token_url", "signature_method"):
-            if oauth1.get(key) is not None:
-                initial[f"oauth1_{key}"] = oauth1[key]
+        for name, fields_ in self.blocks.items():
+            auth = AUTH_TYPES[name]
+            stored = definition.get(auth.section) if auth.section else None
+            for f in fields_ if isinstance(stored, dict) else ():
+                if stored.get(f.name) is not None:
+                    initial[f.form_name] = f.to_initial(stored[f.name])
         return initial
 
 
 class NewConnectionForm(DomainErrorsMixin, forms.Form):
-    """The connection part of the custom-service page: names, and Basic credentials."""
+    """The connection part of the custom-service page: names, and the credentials of the
+    auth types whose fields do not depend on the service (``<auth_type>_<key>``)."""
 
     name = forms.CharField(label="Connection name", max_length=100, widget=forms.TextInput(attrs={"autocomplete": "off"}))
-    link_name = LinkNameField(
-        label="Connection link name",
-        help_text="Scripts use it (connection: \"…\"). Lower case letters, digits and _; it never changes.",
-    )
-    basic_username = forms.CharField(label="User name", required=False, max_length=4096, strip=False, widget=secret_input())
-    basic_password = forms.CharField(label="Password", required=False, max_length=4096, strip=False, widget=secret_input())
+    link_name = LinkNameField(label="Connection link name", help_text=LINK_NAME_HELP)
 
     def __init__(self, *args, organisation=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.organisation = organisation
         self.fields["link_name"].widget.attrs["data-linkname-from"] = "id_name"
-        self.fields["basic_username"].conditional = self.fields["basic_password"].conditional = True
+        self.credentials: dict[str, list[tuple[str, str]]] = {}  # auth type -> [(key, form field name)]
+        for auth_name, auth in AUTH_TYPES.items():
+            for parameter in auth.fixed_credential_fields:
+                form_name = f"{auth_name}_{parameter.key}"
+                self.fields[form_name] = credential_field(parameter, required=False, help_text="")
+                self.fields[form_name].conditional = getattr(parameter, "required", True)
+                self.credentials.setdefault(auth_name, []).append((parameter.key, form_name))
+
+    @property
+    def credential_groups(self) -> list[tuple[str, list]]:
+        """(auth type, bound fields) of each type that asks for its own credentials."""
+        return [(name, [self[f] for _key, f in keys]) for name, keys in self.credentials.items()]
 
     def clean_link_name(self):
         value = connection_link_name(self.cleaned_data["link_name"])
@@ -354,10 +414,20 @@ class NewConnectionForm(DomainErrorsMixin, forms.Form):
             raise forms.ValidationError(f"The link name {value!r} is already used by another connection.")
         return value
 
-    def field_for(self, name: str) -> str | None:
-        if name in ("credentials.username", "credentials.password"):
-            return "basic_" + name.removeprefix("credentials.")
-        return super().field_for(name)
+    def typed_credentials(self, auth_name: str) -> dict[str, str]:
+        return {key: self.cleaned_data.get(f) or "" for key, f in self.credentials.get(auth_name, [])}
+
+    def check_credentials(self, auth_name: str) -> bool:
+        """Mark the required credentials of ``auth_name`` that are empty."""
+        ok = True
+        for key, form_name in self.credentials.get(auth_name, []):
+            if self.fields[form_name].conditional and not self.cleaned_data.get(form_name) and form_name not in self.errors:
+                self.add_error(form_name, REQUIRED)
+                ok = False
+        return ok
+
+    def credential_field_for(self, auth_name: str, key: str) -> str | None:
+        return dict(self.credentials.get(auth_name, [])).get(key)
 
 
 ROW_ERROR_RE = re.compile(r"^(parameters|scopes)\[(\d+)\]\.(\w+)$")
@@ -370,8 +440,12 @@ class CustomServicePage:
     without JavaScript) and, on the create page, the connection's names and credentials.
     """
 
-    def __init__(self, data=None, *, organisation=None, editing=None, with_connection: bool = True, add_row: str | None = None):
+    def __init__(
+        self, data=None, *, organisation=None, editing=None, with_connection: bool = True, add_row: str | None = None,
+        callback_urls: dict[str, str] | None = None,
+    ):
         self.editing = editing
+        self.definition: ServiceDefinition | None = None
         definition = editing.definition if editing is not None else {}
         if data is not None and add_row in ("param", "scope"):
             data = data.copy()
@@ -380,8 +454,7 @@ class CustomServicePage:
                 data[key] = str(min(int(data.get(key, "0")) + 1, 50))
             except ValueError:
                 pass
-        initial = CustomServiceForm.initial_from(definition) if editing is not None else None
-        self.service = CustomServiceForm(data, editing=editing, organisation=organisation, initial=initial)
+        self.service = CustomServiceForm(data, editing=editing, organisation=organisation, callback_urls=callback_urls)
         param_class = ParameterValueFormSet if with_connection else ParameterFormSet
         param_initial = [{"key": p["key"], "display_name": p["display_name"]} for p in definition.get("parameters") or []]
         scope_initial = [{"name": s["name"], "display_name": s["display_name"]} for s in definition.get("scopes") or []]
@@ -392,53 +465,62 @@ class CustomServicePage:
             self.scopes.extra = 1 if scope_initial else 2
         self.connection = NewConnectionForm(data, organisation=organisation) if with_connection else None
 
+    # -- what the template asks the registry -------------------------------------------
+    parameter_types = property(lambda self: auth_types_where(lambda cls: cls.takes_parameters))
+    scope_types = property(lambda self: auth_types_where(lambda cls: cls.asks_scopes))
+    consent_types = property(lambda self: auth_types_where(lambda cls: bool(cls.client_fields)))
+
+    @property
+    def parameter_help(self) -> str:
+        help_text = "The credential fields each connection fills in: the key they travel under, and the name people see."
+        return f"{help_text} The value is this connection's secret." if self.connection is not None else help_text
+
     @property
     def parts(self) -> list:
         return [p for p in (self.service, self.params, self.scopes, self.connection) if p is not None]
 
     def is_valid(self) -> bool:
-        valid = all([p.is_valid() for p in self.parts])  # a list: validate every part
-        return self._check_rows_and_credentials() and valid
+        # Lists, not "and": every check runs, so that every mistake shows at once.
+        checks = [p.is_valid() for p in self.parts]
+        checks += [self._check_definition(), self._check_rows_and_credentials()]
+        return all(checks)
+
+    def _check_definition(self) -> bool:
+        """Judge the service with its definition, and invoke's rules, onto the fields."""
+        auth = self.service.auth
+        if auth is None:
+            return False
+        data = self.service_data()
+        if self.editing is not None:
+            data = merge_changes(self.editing.definition, data)  # options the page does not show are kept
+        errors: dict[str, list[str]] = {}
+        try:
+            self.definition = ServiceDefinition.from_dict(data, source="custom service", kind="custom")
+        except SchemaError as exc:
+            errors = exc.errors
+        for name, message in [*self.service.client_missing(self.definition, data).items(), *upstream_refusals(data).items()]:
+            errors.setdefault(name, []).append(message)
+        for name, messages in errors.items():
+            for message in messages:
+                self._add_service_error(name, message, typed_over=True)
+        if errors:
+            self.definition = None
+        return not errors
 
     def _check_rows_and_credentials(self) -> bool:
-        """What needs more than one part: the rows an auth type needs and the credentials."""
-        auth_type = self.service.cleaned_data.get("auth_type")
+        """What needs more than one part: rows repeated, and the connection's values."""
+        auth = self.service.auth
         ok = True
-        if auth_type == "api_key":
-            rows = self.params.rows()
-            if not rows:
-                self.params.non_form_errors().append("An API key service needs at least one parameter.")
-                ok = False
-            seen = set()
-            for _i, row in rows:
-                key = row.cleaned_data.get("key") or ""
-                if not key:
-                    row.add_error("key", REQUIRED)
-                elif not re.fullmatch(r"[A-Za-z0-9_.\-]{1,100}", key):
-                    row.add_error("key", "Use letters, digits, '_', '-' or '.'.")
-                elif key.lower() in seen:
-                    row.add_error("key", f"Duplicate key {key!r}.")
-                seen.add(key.lower())
-                if self.connection is not None and "value" in row.fields and not row.cleaned_data.get("value"):
+        if auth is not None and auth.takes_parameters:
+            ok = self.params.check_unique() and ok
+            for _i, row in self.params.rows() if self.connection is not None else ():
+                if "value" in row.fields and not row.cleaned_data.get("value"):
                     row.add_error("value", REQUIRED)
-                ok = ok and not row.errors
-        if auth_type == "oauth2":
-            seen = set()
-            for _i, row in self.scopes.rows():
-                name = row.cleaned_data.get("name") or ""
-                if not name:
-                    row.add_error("name", REQUIRED)
-                elif any(c.isspace() for c in name):
-                    row.add_error("name", "Must not contain white space.")
-                elif name in seen:
-                    row.add_error("name", f"Duplicate scope {name!r}.")
-                seen.add(name)
-                ok = ok and not row.errors
-        if auth_type == "basic" and self.connection is not None:
-            for name in ("basic_username", "basic_password"):
-                if not self.connection.cleaned_data.get(name) and name not in self.connection.errors:
-                    self.connection.add_error(name, REQUIRED)
                     ok = False
+        if auth is not None and auth.asks_scopes:
+            ok = self.scopes.check_unique() and ok
+        if auth is not None and self.connection is not None:
+            ok = self.connection.check_credentials(auth.name) and ok
         return ok
 
     def error_list(self) -> list[tuple[str, str, str]]:
@@ -459,34 +541,18 @@ class CustomServicePage:
         return any(bool(p.errors) if isinstance(p, forms.BaseForm) else (p.total_error_count() > 0) for p in self.parts)
 
     # -- what the business functions take ----------------------------------------------
-    def _parameter_rows(self):
-        return self.params.rows()
-
-    def _scope_rows(self):
-        return self.scopes.rows()
-
     def service_data(self) -> dict:
-        parameters = [
-            {"key": f.cleaned_data["key"], "display_name": f.cleaned_data["display_name"] or f.cleaned_data["key"]}
-            for _i, f in self._parameter_rows()
-        ]
-        scopes = [
-            {"name": f.cleaned_data["name"], "display_name": f.cleaned_data["display_name"] or f.cleaned_data["name"]}
-            for _i, f in self._scope_rows()
-        ]
-        return self.service.service_data(parameters=parameters, scopes=scopes)
+        return self.service.service_data(parameters=self.params.items(), scopes=self.scopes.items())
 
     def connection_arguments(self) -> dict:
-        auth_type = self.service.cleaned_data["auth_type"]
+        auth = self.service.auth
         c = self.connection.cleaned_data
         credentials = None
-        scopes = None
-        if auth_type == "api_key":
-            credentials = {f.cleaned_data["key"]: f.cleaned_data.get("value") or "" for _i, f in self._parameter_rows() if f.cleaned_data["key"]}
-        elif auth_type == "basic":
-            credentials = {"username": c.get("basic_username") or "", "password": c.get("basic_password") or ""}
-        elif auth_type == "oauth2":
-            scopes = [f.cleaned_data["name"] for _i, f in self._scope_rows() if f.cleaned_data["name"]]
+        if auth.takes_parameters:
+            credentials = {f.cleaned_data["key"]: f.cleaned_data.get("value") or "" for _i, f in self.params.rows() if f.cleaned_data["key"]}
+        elif auth.name in self.connection.credentials:
+            credentials = self.connection.typed_credentials(auth.name)
+        scopes = [item["name"] for item in self.scopes.items()] if auth.asks_scopes else None
         return {"name": c["name"], "link_name": c["link_name"], "credentials": credentials, "scopes": scopes}
 
     # -- domain errors back onto the forms ------------------------------------------------
@@ -496,33 +562,46 @@ class CustomServicePage:
             return
         for name, messages in exc.fields.items():
             for message in messages:
-                self._add_one(name, message)
+                if name.startswith("service.") or self.connection is None:
+                    self._add_service_error(name.removeprefix("service."), message)
+                else:
+                    self._add_connection_error(name, message)
 
-    def _add_one(self, name: str, message: str) -> None:
-        service_step = name.startswith("service.") or self.connection is None
-        bare = name.removeprefix("service.")
-        if service_step:
-            match = ROW_ERROR_RE.match(bare)
-            if match:
-                formset = self.params if match.group(1) == "parameters" else self.scopes
-                rows = formset.rows()
-                index, field = int(match.group(2)), match.group(3)
-                if index < len(rows) and field in rows[index][1].fields:
-                    rows[index][1].add_error(field, message)
-                    return
-            if bare in ("parameters", "scopes", "default_scopes"):
-                formset = self.params if bare == "parameters" else self.scopes
-                formset.non_form_errors().append(message)
+    def _add_service_error(self, name: str, message: str, *, typed_over: bool = False) -> None:
+        """Put an error of the service definition next to its field or row. ``typed_over``:
+        the page's own check already said what is wrong with that field; keep that one."""
+        match = ROW_ERROR_RE.match(name)
+        if match:
+            formset = self.params if match.group(1) == "parameters" else self.scopes
+            rows = formset.rows()
+            index, field = int(match.group(2)), match.group(3)
+            if index < len(rows) and field in rows[index][1].fields:
+                row = rows[index][1]
+                if not (typed_over and row.errors.get(field)) and message not in row.errors.get(field, []):
+                    row.add_error(field, message)
                 return
-            self.service.add_domain_error(ConnectionsError(message, fields={bare: [message]}))
+        if name in ("parameters", "scopes", "default_scopes"):
+            formset = self.params if name == "parameters" else self.scopes
+            formset.non_form_errors().append(message)
             return
-        # The connection step.
-        if name.startswith("credentials.") and self.service.cleaned_data.get("auth_type") == "api_key":
+        target = self.service.field_for(name)
+        if typed_over and target is not None and self.service.errors.get(target):
+            return
+        self.service.add_domain_error(ConnectionsError(message, fields={name: [message]}))
+
+    def _add_connection_error(self, name: str, message: str) -> None:
+        auth = self.service.auth
+        if name.startswith("credentials.") and auth is not None:
             key = name.removeprefix("credentials.")
-            for _i, form in self.params.rows():
-                if form.cleaned_data["key"] == key:
-                    form.add_error("value", message)
-                    return
+            if auth.takes_parameters:
+                for _i, form in self.params.rows():
+                    if form.cleaned_data["key"] == key:
+                        form.add_error("value", message)
+                        return
+            target = self.connection.credential_field_for(auth.name, key)
+            if target is not None:
+                self.connection.add_error(target, message)
+                return
         if name == "scopes":
             self.scopes.non_form_errors().append(message)
             return

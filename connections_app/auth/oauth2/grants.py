@@ -1,0 +1,72 @@
+"""The OAuth 2.0 protocol steps, each one token-endpoint call by Authlib: the authorize URL
+(PKCE S256), the code exchange, refresh, the grants that need no consent (client
+credentials; JWT bearer, RFC 7523) and RFC 7009 revocation."""
+
+from __future__ import annotations
+
+import requests
+from authlib.common.security import generate_token
+
+from ...errors import ConnectionsError
+from ..token_calls import ConsentStart, RefreshFailed
+from .answers import call_token_endpoint
+from .client_auth import NoClientAuth, has_client, token_session
+from .config import OAuth2Config
+from .jwt_bearer import JWT_BEARER_GRANT, assertion
+
+
+def authorization(config: OAuth2Config, *, state: str, redirect_uri: str, scope_params: dict[str, str]) -> ConsentStart:
+    """The authorize URL, and what the callback needs back (the PKCE verifier)."""
+    verifier = generate_token(64) if config.pkce else None
+    session = token_session(config, redirect_uri=redirect_uri, code_challenge_method="S256" if config.pkce else None)
+    extra = dict(config.authorize_params)
+    extra.update(scope_params)
+    url, _ = session.create_authorization_url(config.authorize_url, state=state, code_verifier=verifier, **extra)
+    return ConsentStart(url=url, secrets={"code_verifier": verifier} if verifier else {"pkce": False}, state_key=state)
+
+
+def exchange_code(config: OAuth2Config, *, code: str, code_verifier: str | None, redirect_uri: str) -> dict:
+    session = token_session(config, redirect_uri=redirect_uri)
+    return call_token_endpoint(
+        session.fetch_token, config.token_url, grant_type="authorization_code", code=code,
+        code_verifier=code_verifier, token_path=config.token_path,
+    )
+
+
+def refresh(config: OAuth2Config, refresh_token: str | None) -> dict:
+    if not refresh_token:
+        raise RefreshFailed("The provider gave no refresh token; reconnect to get a new access token.", terminal=True)
+    session = token_session(config)
+    return call_token_endpoint(session.refresh_token, config.refresh_url, refresh_token=refresh_token, token_path=config.token_path)
+
+
+def own_token(config: OAuth2Config, *, scope: str | None, credentials: dict) -> dict:
+    """Ask the token endpoint for a token without consent: ``client_credentials``, or
+    ``jwt_bearer`` with a fresh assertion signed by the connection's key."""
+    if config.grant_type != "jwt_bearer":
+        session = token_session(config, scope=scope)
+        return call_token_endpoint(session.fetch_token, config.token_url, grant_type="client_credentials")
+    try:
+        signed = assertion(config, credentials, scope)
+    except ValueError as exc:
+        raise RefreshFailed(str(exc), terminal=True) from None
+    session = token_session(config, scope=scope if config.assertion_scope == "form" else None)
+    extra = {} if has_client(config) else {"auth": NoClientAuth()}
+    return call_token_endpoint(session.fetch_token, config.token_url, grant_type=JWT_BEARER_GRANT, assertion=signed, **extra)
+
+
+def revoke(config: OAuth2Config, credentials: dict) -> list[str]:
+    """Revoke the refresh and the access token; return what went wrong (nothing secret)."""
+    session = token_session(config)
+    problems = []
+    for hint in ("refresh_token", "access_token"):
+        value = credentials.get(hint)
+        if not value:
+            continue
+        try:
+            response = session.revoke_token(config.revoke_url, token=value, token_type_hint=hint)
+            if response.status_code >= 400:
+                problems.append(f"answered HTTP {response.status_code}")
+        except (ConnectionsError, requests.exceptions.RequestException, ValueError) as exc:
+            problems.append(f"failed: {type(exc).__name__}")
+    return problems
