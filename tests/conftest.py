@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 from rest_framework.test import APIClient
 
 from connections_app.models import Membership, Organisation, Role
 from connections_app.services import api_token_create
+from tests.factories import make_service
 from tests.servers.oauth1_server import create_oauth1_server
 from tests.servers.oauth2_server import create_oauth2_server
-from tests.servers.runner import start_httpbin, start_wsgi
+from tests.servers.runner import serving, start_httpbin, start_wsgi
+from tests.servers.sigv4_server import create_sigv4_server
 from tests.upstream import Upstream
 
 
@@ -42,52 +46,27 @@ def member_client(db):
     return make
 
 
-@pytest.fixture
-def admin(org, member_client):
-    return member_client(org, Role.ADMIN)
+def _member(name: str, organisation_fixture: str, role: str, doc: str):
+    """A fixture ``name``: an API client of a member with ``role`` in that organisation."""
+
+    def member(request, member_client):
+        return member_client(request.getfixturevalue(organisation_fixture), role)
+
+    member.__doc__ = doc
+    return pytest.fixture(name=name)(member)
+
+
+admin = _member("admin", "org", Role.ADMIN, "An admin of Acme.")
+developer = _member("developer", "org", Role.DEVELOPER, "A developer of Acme.")
+viewer = _member("viewer", "org", Role.VIEWER, "A viewer of Acme.")
+outsider = _member("outsider", "other_org", Role.ADMIN, "An admin of another organisation.")
 
 
 @pytest.fixture
-def developer(org, member_client):
-    return member_client(org, Role.DEVELOPER)
-
-
-@pytest.fixture
-def viewer(org, member_client):
-    return member_client(org, Role.VIEWER)
-
-
-@pytest.fixture
-def outsider(other_org, member_client):
-    """An admin of another organisation."""
-    return member_client(other_org, Role.ADMIN)
-
-
-def api_key_service(link_name="acme_crm", *, base_url="https://api.acme.example", param_type="header", keys=("X-Api-Key",), **extra):
-    data = {
-        "link_name": link_name, "name": "Acme CRM", "auth_type": "api_key", "param_type": param_type,
-        "parameters": [{"key": k, "display_name": k} for k in keys], "base_url": base_url,
-    }
-    data.update(extra)
-    return data
-
-
-def plain_http_entries(hosts, ports) -> list[str]:
-    """Allowed-host entries reaching loopback test servers: each bare loopback name becomes
-    an explicit ``http://host:port`` entry per port (bare hosts mean https on 443)."""
-    out = []
-    for host in hosts:
-        if host in ("127.0.0.1", "localhost") and "://" not in host:
-            out += [f"http://{host}:{port}" for port in ports]
-        else:
-            out.append(host)
-    return out
-
-
-@pytest.fixture
-def loopback_ports(httpbin_server, _upstream_served):
-    """The ports of the shared httpbin and upstream servers."""
-    return (httpbin_server.port, _upstream_served.port)
+def loopback_service(httpbin_server, _upstream_served):
+    """``make_service`` bound to the shared loopback servers: a bare ``127.0.0.1`` or
+    ``localhost`` host reaches both httpbin and the upstream."""
+    return functools.partial(make_service, ports=(httpbin_server.port, _upstream_served.port))
 
 
 @pytest.fixture(scope="session")
@@ -121,18 +100,19 @@ def oauth2_server():
 
     Yields its control object (tests/servers/oauth2_server.py) with ``.url`` and ``.server``.
     """
-    app, control = create_oauth2_server()
-    server = start_wsgi(app)
-    control.url, control.server = server.url, server
-    yield control
-    server.stop()
+    with serving(*create_oauth2_server()) as control:
+        yield control
 
 
 @pytest.fixture
 def oauth1_server():
     """A real OAuth 1.0a provider (Authlib's server side) on loopback, consent auto-approved."""
-    app, control = create_oauth1_server(auto_approve=True)
-    server = start_wsgi(app)
-    control.url, control.server = server.url, server
-    yield control
-    server.stop()
+    with serving(*create_oauth1_server(auto_approve=True)) as control:
+        yield control
+
+
+@pytest.fixture
+def sigv4_server():
+    """An AWS-style API that verifies Signature V4 for DynamoDB in eu-west-1, on loopback."""
+    with serving(*create_sigv4_server(region="eu-west-1", service="dynamodb")) as control:
+        yield control

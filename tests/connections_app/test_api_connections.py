@@ -3,7 +3,7 @@
 import pytest
 
 from connections_app.models import Connection, Event
-from tests.conftest import api_key_service
+from tests.factories import api_key_service
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import pytest
 from connections_app import services
 from connections_app.api import serializers as s
 from connections_app.models import Connection, Organisation
-from tests.conftest import api_key_service
+from tests.factories import api_key_service
 
 pytestmark = pytest.mark.django_db
 

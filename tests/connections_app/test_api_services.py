@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import api_key_service
+from tests.factories import api_key_service
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from connections_app.models import ApiToken, Event, InvocationLog, Membership, Role
-from tests.connections_app.test_invoke import SECRET, make_connection, make_service
+from tests.factories import SECRET, make_connection, make_service
 
 pytestmark = pytest.mark.django_db
 

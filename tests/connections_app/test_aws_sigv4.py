@@ -3,16 +3,16 @@ verifies signatures for real (tests/servers/sigv4_server.py) accepts or refuses.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 import pytest
 
 from connections_app.models import Connection
 from tests.catalog_entries import catalog_entry  # noqa: F401  (a fixture)
-from tests.servers.runner import start_wsgi
+from tests.factories import invoke
+from tests.servers.runner import serving
 from tests.servers.sigv4_server import create_sigv4_server
-
-from .test_invoke import invoke
 
 pytestmark = pytest.mark.django_db
 
@@ -21,19 +21,10 @@ SECRET = "aws-secret-canary-9d2c/0Zx+wq"
 SESSION = "aws-session-canary-FwoGZXIvYXdzE"
 
 
-def _serve(signing_name):
-    app, control = create_sigv4_server(region="eu-west-1", service=signing_name)
-    served = start_wsgi(app)
-    control.url = served.url
-    return control, served
-
-
 @pytest.fixture(scope="module")
 def _servers():
-    servers = {name: _serve(name) for name in ("dynamodb", "s3")}
-    yield {name: control for name, (control, _served) in servers.items()}
-    for _control, served in servers.values():
-        served.stop()
+    with contextlib.ExitStack() as stack:
+        yield {name: stack.enter_context(serving(*create_sigv4_server(region="eu-west-1", service=name))) for name in ("dynamodb", "s3")}
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import time
 
-import uuid
-
 import pytest
 import redis
 from django.contrib.auth import get_user_model
@@ -16,53 +14,11 @@ from django.test.utils import CaptureQueriesContext
 
 from connections_app import hot_cache, services, tokens
 from connections_app.models import ApiToken, Connection, Membership, Organisation
-from tests.connections_app.test_invoke import SECRET, invoke, make_connection, make_service
+from tests.factories import SECRET, invoke
+from tests.hot_cache_world import URL, RedisCalls, hot, use_redis, world  # noqa: F401  (fixtures)
 from tests.integration.processes import redis_url
 
 pytestmark = pytest.mark.django_db(transaction=True)  # versions are bumped when writes commit
-URL = "/protected/header/X-Api-Key"  # the upstream answers 401 to any other key
-
-
-def use_redis(settings, url: str) -> None:
-    settings.CACHES = {"default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": f"hc-{uuid.uuid4().hex[:8]}",
-    }}
-
-
-@pytest.fixture
-def hot(settings):
-    if not redis_url():
-        pytest.skip("TEST_REDIS_URL is not set")
-    use_redis(settings, redis_url())
-    hot_cache.clear()
-    hot_cache._pending.clear()
-    yield settings
-    hot_cache.clear()
-    hot_cache._pending.clear()
-
-
-class RedisCalls:
-    """Counts round trips to Redis (a pipeline is one)."""
-
-    def __init__(self, monkeypatch):
-        self.count = 0
-        for cls, name in ((redis.client.Pipeline, "execute"), (redis.Redis, "execute_command")):
-            real = getattr(cls, name)
-
-            def counted(*args, _real=real, **kwargs):
-                self.count += 1
-                return _real(*args, **kwargs)
-
-            monkeypatch.setattr(cls, name, counted)
-
-
-@pytest.fixture
-def world(hot, admin, upstream):
-    make_service(admin, base_url=upstream.url)
-    make_connection(admin, "acme_api", credentials={"X-Api-Key": SECRET})
-    for _ in range(3):  # learn the ids, then the entries
-        assert invoke(admin, url=URL).json()["status_code"] == 200
-    return admin
 
 
 def test_warm_invoke_is_one_round_trip_and_no_lookup_query(world, monkeypatch):

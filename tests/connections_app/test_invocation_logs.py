@@ -8,8 +8,7 @@ from django.test import override_settings
 
 from connections_app import invocation_logs
 from connections_app.models import InvocationLog
-
-from .test_invoke import SECRET, invoke, make_connection, make_service
+from tests.factories import SECRET, invoke, make_connection, make_service
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the writer thread has its own connection
 

@@ -6,49 +6,14 @@ import pytest
 
 from connections_app import http as outbound
 from connections_app.models import InvocationLog
-from tests.conftest import plain_http_entries
+from tests.factories import SECRET, invoke, make_connection
 
 pytestmark = pytest.mark.django_db
-PORTS: tuple = ()
-
-
-@pytest.fixture(autouse=True)
-def _ports(loopback_ports):
-    global PORTS  # noqa: PLW0603 - the helpers below are plain functions
-    PORTS = loopback_ports
-
-SECRET = "upstream-secret-0001"  # what tests.upstream.Upstream accepts
-
-
-def make_service(admin, link_name="acme_api", *, auth_type="api_key", param_type="header", key="X-Api-Key", hosts=("127.0.0.1",), base_url=None, **extra):
-    data = {"link_name": link_name, "name": link_name, "auth_type": auth_type, "param_type": param_type, "allowed_hosts": plain_http_entries(hosts, PORTS)}
-    if auth_type == "api_key":
-        data["parameters"] = [{"key": key, "display_name": key}]
-    if base_url:
-        data["base_url"] = base_url
-    data.update(extra)
-    response = admin.post("/api/v1/services/", data, format="json")
-    assert response.status_code == 201, response.content
-    return data
-
-
-def make_connection(client, service, link_name="acme_main", credentials=None):
-    response = client.post(
-        "/api/v1/connections/", {"name": "Acme main", "link_name": link_name, "service": service, "credentials": credentials or {}},
-        format="json",
-    )
-    assert response.status_code == 201, response.content
-    return response.json()
-
-
-def invoke(client, **body):
-    body.setdefault("connection", "acme_main")
-    return client.post("/api/v1/invoke/", body, format="json")
 
 
 @pytest.fixture
-def header_conn(admin, upstream):
-    make_service(admin, base_url=upstream.url)
+def header_conn(admin, upstream, loopback_service):
+    loopback_service(admin, base_url=upstream.url)
     make_connection(admin, "acme_api", credentials={"X-Api-Key": SECRET})
 
 
@@ -57,8 +22,8 @@ def header_conn(admin, upstream):
     ("query", "/protected/query/X-Api-Key", {"params": {"page": "2"}}),
     ("form", "/protected/form/X-Api-Key", {"method": "POST", "form": {"note": "hi"}}),
 ])
-def test_injection_per_param_type(admin, upstream, param_type, path, extra):
-    make_service(admin, param_type=param_type, base_url=upstream.url)
+def test_injection_per_param_type(admin, upstream, param_type, path, extra, loopback_service):
+    loopback_service(admin, param_type=param_type, base_url=upstream.url)
     make_connection(admin, "acme_api", credentials={"X-Api-Key": SECRET})
     response = invoke(admin, url=path, **extra)
     assert response.status_code == 200, response.content
@@ -73,15 +38,15 @@ def test_injection_per_param_type(admin, upstream, param_type, path, extra):
     assert SECRET not in response.content.decode()
 
 
-def test_wrong_key_is_passed_through_as_upstream_401(admin, upstream):
-    make_service(admin, base_url=upstream.url)
+def test_wrong_key_is_passed_through_as_upstream_401(admin, upstream, loopback_service):
+    loopback_service(admin, base_url=upstream.url)
     make_connection(admin, "acme_api", credentials={"X-Api-Key": "wrong-key-000000"})
     envelope = invoke(admin, url="/protected/header/X-Api-Key").json()
     assert envelope["status_code"] == 401
 
 
-def test_basic_auth_against_httpbin(admin, httpbin_server):
-    make_service(admin, auth_type="basic", base_url=httpbin_server.url)
+def test_basic_auth_against_httpbin(admin, httpbin_server, loopback_service):
+    loopback_service(admin, auth_type="basic", base_url=httpbin_server.url)
     make_connection(admin, "acme_api", credentials={"username": "alice", "password": "pa55-word-long"})
     ok = invoke(admin, url="/basic-auth/alice/pa55-word-long").json()
     assert ok["status_code"] == 200 and ok["body"]["authenticated"] is True
@@ -89,8 +54,8 @@ def test_basic_auth_against_httpbin(admin, httpbin_server):
     assert wrong["status_code"] == 401
 
 
-def test_echoed_secrets_are_scrubbed_from_the_envelope(admin, httpbin_server, upstream):
-    make_service(admin, hosts=("127.0.0.1",), base_url=upstream.url)
+def test_echoed_secrets_are_scrubbed_from_the_envelope(admin, httpbin_server, upstream, loopback_service):
+    loopback_service(admin, hosts=("127.0.0.1",), base_url=upstream.url)
     make_connection(admin, "acme_api", credentials={"X-Api-Key": SECRET})
     envelope = invoke(admin, url="/echo-secret").json()
     assert envelope["body"] == {"you_sent": "[redacted]"}
@@ -99,8 +64,8 @@ def test_echoed_secrets_are_scrubbed_from_the_envelope(admin, httpbin_server, up
     assert echoed["body"]["headers"]["X-Api-Key"] == "[redacted]"  # it arrived, and was not shown
 
 
-def test_full_url_path_and_methods(admin, httpbin_server):
-    make_service(admin, base_url=f"{httpbin_server.url}/anything/base")
+def test_full_url_path_and_methods(admin, httpbin_server, loopback_service):
+    loopback_service(admin, base_url=f"{httpbin_server.url}/anything/base")
     make_connection(admin, "acme_api", credentials={"X-Api-Key": SECRET})
     path = invoke(admin, url="/v1/me", params={"q": "x"}).json()
     assert path["body"]["url"].endswith("/anything/base/v1/me?q=x")
@@ -110,8 +75,8 @@ def test_full_url_path_and_methods(admin, httpbin_server):
     assert raw["body"]["data"] == "plain text"
 
 
-def test_body_encodings(admin, httpbin_server, upstream):
-    make_service(admin, hosts=("127.0.0.1",))
+def test_body_encodings(admin, httpbin_server, upstream, loopback_service):
+    loopback_service(admin, hosts=("127.0.0.1",))
     make_connection(admin, "acme_api", credentials={"X-Api-Key": SECRET})
     assert invoke(admin, url=f"{httpbin_server.url}/html").json()["body_encoding"] == "text"
     binary = invoke(admin, url=f"{upstream.url}/binary").json()
@@ -154,8 +119,8 @@ def test_private_addresses_refused_unless_allowed(admin, upstream, header_conn, 
     assert upstream.requests == []
 
 
-def test_cross_host_redirect_carries_no_credentials(admin, httpbin_server, upstream):
-    make_service(admin, hosts=("127.0.0.1", "localhost"))
+def test_cross_host_redirect_carries_no_credentials(admin, httpbin_server, upstream, loopback_service):
+    loopback_service(admin, hosts=("127.0.0.1", "localhost"))
     make_connection(admin, "acme_api", credentials={"X-Api-Key": SECRET})
     target = f"http://localhost:{upstream.port}/anything"
     envelope = invoke(admin, url=f"{httpbin_server.url}/redirect-to", params={"url": target}).json()
@@ -164,8 +129,8 @@ def test_cross_host_redirect_carries_no_credentials(admin, httpbin_server, upstr
     assert arrived["host"].startswith("localhost") and "X-Api-Key" not in arrived["headers"]
 
 
-def test_same_host_redirect_keeps_credentials(admin, upstream, httpbin_server):
-    make_service(admin, hosts=("127.0.0.1",))
+def test_same_host_redirect_keeps_credentials(admin, upstream, httpbin_server, loopback_service):
+    loopback_service(admin, hosts=("127.0.0.1",))
     make_connection(admin, "acme_api", credentials={"X-Api-Key": SECRET})
     envelope = invoke(admin, url=f"{httpbin_server.url}/redirect-to", params={"url": f"{upstream.url}/protected/header/X-Api-Key"}).json()
     # Another port is another origin: the credential is withheld, so the upstream says 401.
@@ -239,8 +204,8 @@ def test_keep_alive_reuses_the_tcp_connection(admin, upstream, header_conn):
     ({"url": "/x", "headers": {"Host": "evil"}}, "headers"),
     ({"url": "relative/path"}, "url"),
 ])
-def test_bad_input(admin, upstream, body, field):
-    make_service(admin, base_url=upstream.url)
+def test_bad_input(admin, upstream, body, field, loopback_service):
+    loopback_service(admin, base_url=upstream.url)
     make_connection(admin, "acme_api", credentials={"X-Api-Key": SECRET})
     response = invoke(admin, **body)
     assert response.status_code == 400, response.content
@@ -264,8 +229,8 @@ def test_tenant_isolation_and_roles(admin, viewer, developer, outsider, upstream
     assert upstream.counts["/anything"] == 0
 
 
-def test_invocation_log(admin, upstream):
-    make_service(admin, param_type="query", base_url=upstream.url)
+def test_invocation_log(admin, upstream, loopback_service):
+    loopback_service(admin, param_type="query", base_url=upstream.url)
     make_connection(admin, "acme_api", credentials={"X-Api-Key": SECRET})
     invoke(admin, url="/protected/query/X-Api-Key", params={"page": "1"})
     invoke(admin, url="/anything", method="POST")
@@ -287,13 +252,13 @@ def test_invoke_query_count_is_constant(admin, upstream, header_conn, django_ass
         assert invoke(admin, url="/anything").status_code == 200
 
 
-def test_cookies_an_upstream_sets_are_never_sent_on_later_calls(admin, httpbin_server, outsider):
+def test_cookies_an_upstream_sets_are_never_sent_on_later_calls(admin, httpbin_server, outsider, loopback_service):
     """The outbound client keeps no cookie jar: a cookie an upstream sets must not ride along
     on the next call, whether the same connection's or another organisation's."""
-    make_service(admin, base_url=httpbin_server.url)
+    loopback_service(admin, base_url=httpbin_server.url)
     make_connection(admin, "acme_api", credentials={"X-Api-Key": SECRET})
     assert invoke(admin, url="/cookies/set?sid=cookie-from-upstream").json()["status_code"] in (200, 302)
     assert invoke(admin, url="/cookies").json()["body"] == {"cookies": {}}
-    make_service(outsider, base_url=httpbin_server.url)
+    loopback_service(outsider, base_url=httpbin_server.url)
     make_connection(outsider, "acme_api", credentials={"X-Api-Key": SECRET})
     assert invoke(outsider, url="/cookies").json()["body"] == {"cookies": {}}

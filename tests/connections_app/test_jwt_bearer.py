@@ -8,30 +8,18 @@ import json
 from datetime import timedelta
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.test import Client
 from django.utils import timezone
-from joserfc.jwk import ECKey, RSAKey
 
 from connections_app import tasks
 from connections_app.models import Connection
 from tests.catalog_entries import catalog_entry  # noqa: F401  (a fixture)
+from tests.factories import CALLBACK, consent, finish, new_key, oauth2_service, start
 from tests.servers.oauth2_server import JWT_BEARER
-
-from .test_oauth2_flow import CALLBACK, consent, finish, oauth2_service, start
 
 pytestmark = pytest.mark.django_db
 
 ISSUER = "robot@acme-project.iam.example"
-
-
-def new_key(kind="rsa") -> tuple[str, object]:
-    """A fresh private key as PEM, and its public half as the server holds it."""
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048) if kind == "rsa" else ec.generate_private_key(ec.SECP256R1())
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
-    public = private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return pem, (RSAKey if kind == "rsa" else ECKey).import_key(public)
 
 
 @pytest.fixture

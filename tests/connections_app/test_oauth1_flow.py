@@ -7,6 +7,7 @@ import requests
 from django.test import Client
 
 from connections_app.models import Connection
+from tests.factories import give_consent
 
 pytestmark = pytest.mark.django_db
 
@@ -35,19 +36,10 @@ def setup(admin, provider, *, signature_method="HMAC-SHA1", param_type="header")
     return body["authorize_url"]
 
 
-def dance(browser, authorize_url):
-    start = browser.post(urlsplit(authorize_url).path)  # the Continue button
-    assert start.status_code == 302, start.content
-    at_provider = requests.get(start["Location"], allow_redirects=False, timeout=10)
-    assert at_provider.status_code == 302
-    back = urlsplit(at_provider.headers["Location"])
-    return browser.get(f"{back.path}?{back.query}")
-
-
 @pytest.mark.parametrize("signature_method", ["HMAC-SHA1", "HMAC-SHA256", "PLAINTEXT"])
 @pytest.mark.parametrize("param_type", ["header", "query", "form"])
 def test_connect_and_invoke_signed(admin, provider, signature_method, param_type):
-    response = dance(Client(), setup(admin, provider, signature_method=signature_method, param_type=param_type))
+    response = give_consent(Client(), setup(admin, provider, signature_method=signature_method, param_type=param_type))
     assert response.status_code == 302 and response["Location"].startswith("/connections/acme_main/")
     connection = Connection.objects.get(link_name="acme_main")
     assert connection.status == "connected"

@@ -10,37 +10,25 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 from django.test import Client
 from django.utils import timezone
 
 from connections_app.models import AuthorizeLink, Connection, Event, OAuthState
+from tests.factories import (
+    CALLBACK,
+    CLIENT_SECRET,
+    consent,
+    finish,
+    oauth2_service,
+    start,
+)
 
 pytestmark = pytest.mark.django_db
-
-CALLBACK = "http://testserver/oauth/callback"
-CLIENT_SECRET = "client-secret-canary-7f3a"
-
 
 @pytest.fixture
 def provider(oauth2_server):
     oauth2_server.auto_approve = True
     return oauth2_server
-
-
-def oauth2_service(provider, link_name="acme_oauth", **oauth2):
-    config = {
-        "client_id": "cnx-client", "client_secret": CLIENT_SECRET,
-        "authorize_url": f"{provider.url}/oauth/authorize", "token_url": f"{provider.url}/oauth/token",
-        "revoke_url": f"{provider.url}/oauth/revoke", "authorize_params": {"access_type": "offline"},
-    }
-    config.update(oauth2)
-    return {
-        "link_name": link_name, "name": "Acme OAuth", "auth_type": "oauth2", "param_type": "header",
-        "base_url": provider.url, "allowed_hosts": ["127.0.0.1"], "verify": {"method": "GET", "path": "/api/me"},
-        "scopes": [{"name": "read", "display_name": "Read"}, {"name": "write", "display_name": "Write"}],
-        "oauth2": config,
-    }
 
 
 def setup(admin, provider, *, method="client_secret_post", scopes=("read",), service_link="acme_oauth", **oauth2):
@@ -52,29 +40,6 @@ def setup(admin, provider, *, method="client_secret_post", scopes=("read",), ser
     body = response.json()
     assert body["status"] == "pending" and body["authorize_url"].startswith("http://testserver/oauth/authorize/")
     return body["authorize_url"]
-
-
-def start(browser: Client, authorize_url: str):
-    """Open the one-time link (the Continue page), continue; return the provider URL we were sent to."""
-    page = browser.get(urlsplit(authorize_url).path)
-    assert page.status_code == 200 and b"Continue" in page.content, page.content
-    assert page["Referrer-Policy"] == "same-origin" and "no-store" in page["Cache-Control"]
-    response = browser.post(urlsplit(authorize_url).path)
-    assert response.status_code == 302, response.content
-    assert response["Referrer-Policy"] == "no-referrer" and "no-store" in response["Cache-Control"]
-    return response["Location"]
-
-
-def consent(provider_url: str) -> str:
-    """Visit the provider (auto-approve); return our callback URL with code and state."""
-    response = requests.get(provider_url, allow_redirects=False, timeout=10)
-    assert response.status_code == 302, response.text
-    return response.headers["Location"]
-
-
-def finish(browser: Client, callback_url: str):
-    parts = urlsplit(callback_url)
-    return browser.get(f"{parts.path}?{parts.query}")
 
 
 def connect(admin, provider, **kwargs) -> Client:

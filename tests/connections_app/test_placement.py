@@ -8,9 +8,18 @@ import pytest
 from django.test import Client
 
 from connections_app.models import Connection
-
-from .test_invoke import SECRET, invoke, make_connection, make_service
-from .test_oauth2_flow import CALLBACK, CLIENT_SECRET, consent, finish, oauth2_service, start
+from tests.factories import (
+    CALLBACK,
+    CLIENT_SECRET,
+    SECRET,
+    consent,
+    finish,
+    invoke,
+    make_connection,
+    make_service,
+    oauth2_service,
+    start,
+)
 
 pytestmark = pytest.mark.django_db
 

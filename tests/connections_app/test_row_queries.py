@@ -6,8 +6,7 @@ from django.db import connection
 from connections_app import selectors
 from connections_app.api.authentication import token_membership
 from connections_app.models import ApiToken, Connection, sha256_hex
-
-from .test_invoke import SECRET, make_connection, make_service
+from tests.factories import SECRET, make_connection, make_service
 
 pytestmark = pytest.mark.django_db
 

@@ -1,11 +1,12 @@
 """Real processes for integration tests: Celery workers and beat, sharing the test
-database with the test process; and a polling helper."""
+database with the test process; a polling helper, and one that races calls."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -100,3 +101,21 @@ def wait_for(predicate, timeout: float = 30, interval: float = 0.2, message: str
             return result
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {message}")
+
+
+def at_once(calls) -> list:
+    """Run each callable in its own thread, all released together by a barrier (to make
+    them race); return their results, in the order they finished."""
+    barrier = threading.Barrier(len(calls))
+    results = []
+
+    def run(call):
+        barrier.wait()
+        results.append(call())
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

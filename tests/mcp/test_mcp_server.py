@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from connections_app import services
 from connections_app.models import ApiToken, Event, InvocationLog, Role
-from tests.conftest import api_key_service
+from tests.factories import api_key_service
 
 from .conftest import MAX_BODY_CHARS, call, data_of, mcp_session, run_async, text_of
 

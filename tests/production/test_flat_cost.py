@@ -10,8 +10,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from connections_app.models import Connection, ConnectionStatus, CustomService, InvocationLog, Organisation
-from tests.connections_app.test_invoke import SECRET, make_connection, make_service
+from connections_app.models import (
+    Connection,
+    ConnectionStatus,
+    CustomService,
+    InvocationLog,
+    Organisation,
+)
+from tests.factories import SECRET, make_connection, make_service
 
 pytestmark = pytest.mark.django_db
 

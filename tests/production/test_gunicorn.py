@@ -8,7 +8,7 @@ import json
 import pytest
 import requests
 
-from tests.connections_app.test_invoke import SECRET, make_connection, make_service
+from tests.factories import SECRET, make_connection, make_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

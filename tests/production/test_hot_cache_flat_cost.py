@@ -12,8 +12,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from connections_app.models import ApiToken, Connection, ConnectionStatus, Membership, sha256_hex
-from tests.connections_app.test_hot_cache import URL, RedisCalls, hot, world  # noqa: F401  (fixtures)
+from connections_app.models import (
+    ApiToken,
+    Connection,
+    ConnectionStatus,
+    Membership,
+    sha256_hex,
+)
+from tests.hot_cache_world import URL, RedisCalls, hot, world  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,7 +13,7 @@ import requests
 from connections_app import services
 from connections_app.models import Membership, Role
 from connections_app.services import api_token_create
-from tests.connections_app.test_invoke import SECRET, make_connection, make_service
+from tests.factories import SECRET, make_connection, make_service
 from tests.integration.processes import redis_url
 
 from .conftest import postgresql_only

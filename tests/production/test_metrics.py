@@ -10,7 +10,7 @@ from django.utils import timezone
 from prometheus_client import REGISTRY
 
 from connections_app.models import Connection
-from tests.connections_app.test_invoke import SECRET, invoke, make_connection, make_service
+from tests.factories import SECRET, invoke, make_connection, make_service
 
 pytestmark = pytest.mark.django_db
 

@@ -3,6 +3,7 @@ refreshed exactly once, whoever asks, and every server sees the same data."""
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from datetime import timedelta
@@ -13,7 +14,7 @@ from django.utils import timezone
 
 from connections_app.models import Connection
 from connections_app.tasks import refresh_due
-from tests.integration.processes import wait_for
+from tests.integration.processes import at_once, wait_for
 
 from .conftest import postgresql_only
 from .gunicorn import free_port
@@ -51,18 +52,7 @@ def test_two_servers_and_two_workers_refresh_each_token_once(admin, connect, pro
 
     # 20 invokes at once, spread over both servers, on an expired token: one refresh grant.
     provider.token_delay_seconds = 0.5  # widen the race
-    barrier = threading.Barrier(20)
-    results = []
-
-    def call(server):
-        barrier.wait()
-        results.append(invoke(server, admin.token, "acme_main"))
-
-    threads = [threading.Thread(target=call, args=(servers[i % 2],)) for i in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = at_once([functools.partial(invoke, servers[i % 2], admin.token, "acme_main") for i in range(20)])
     assert results == [(200, 200)] * 20
     assert provider.grant_counts["refresh_token"] == 1
     assert Connection.objects.get(pk=expired.pk).expires_at > timezone.now() + timedelta(minutes=30)

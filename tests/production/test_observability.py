@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 
 from connections_app.observability import health
 from connections_app.observability.logging import JsonFormatter, RequestIdFilter
-from tests.connections_app.test_invoke import SECRET, make_connection, make_service
+from tests.factories import SECRET, make_connection, make_service
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from connections_app.models import Connection, InvocationLog
 from connections_app.tasks import prune_invocation_logs
-from tests.connections_app.test_invoke import SECRET, make_connection, make_service
+from tests.factories import SECRET, make_connection, make_service
 
 pytestmark = pytest.mark.django_db
 

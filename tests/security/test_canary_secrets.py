@@ -120,7 +120,7 @@ def test_no_secret_leaks_anywhere(admin, upstream, servers, caplog, monkeypatch,
     call("post", "/api/v1/invoke/", {"connection": "aws_main", "url": "/anything", "method": "POST", "json": {"a": 1}})
 
     # A service account (JWT bearer grant), a refused key, and private_key_jwt client auth.
-    from tests.connections_app.test_jwt_bearer import new_key  # noqa: PLC0415
+    from tests.factories import new_key  # noqa: PLC0415
     from tests.servers.oauth2_server import JWT_BEARER  # noqa: PLC0415
 
     sa_pem, sa_public = new_key()

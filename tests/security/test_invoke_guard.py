@@ -10,9 +10,8 @@ import pytest
 
 from connections_app import http as outbound
 from connections_app.errors import HostNotAllowed, ValidationFailed
-from tests.conftest import plain_http_entries
-
-SECRET = "upstream-secret-0001"
+from tests.factories import SECRET, make_connection
+from tests.factories import invoke as invoke_connection
 
 
 # -- the allow-list ------------------------------------------------------------------------
@@ -93,32 +92,28 @@ def test_dns_rebinding_has_no_window(monkeypatch, settings):
 
 # -- through the API ---------------------------------------------------------------------
 pytestmark = pytest.mark.django_db
-PORTS: tuple = ()
 
 
-@pytest.fixture(autouse=True)
-def _ports(request):
-    global PORTS  # noqa: PLW0603 - make() below is a plain function
-    PORTS = request.getfixturevalue("loopback_ports") if "admin" in request.fixturenames else ()
+@pytest.fixture
+def guarded(loopback_service):
+    """Return ``guarded(admin, ...)``: a service "guarded" reaching both loopback servers under
+    both loopback names, and its connection "g1"."""
 
+    def make(admin, *, auth_type="api_key", param_type="header", credentials=None):
+        loopback_service(admin, "guarded", auth_type=auth_type, param_type=param_type, hosts=("127.0.0.1", "localhost"))
+        credentials = credentials or ({"X-Api-Key": SECRET} if auth_type == "api_key" else {"username": "u", "password": SECRET})
+        make_connection(admin, "guarded", link_name="g1", credentials=credentials)
 
-def make(admin, *, auth_type="api_key", param_type="header", hosts=("127.0.0.1", "localhost"), credentials=None):
-    data = {"link_name": "guarded", "name": "G", "auth_type": auth_type, "param_type": param_type,
-            "allowed_hosts": plain_http_entries(hosts, PORTS)}
-    if auth_type == "api_key":
-        data["parameters"] = [{"key": "X-Api-Key", "display_name": "Key"}]
-    assert admin.post("/api/v1/services/", data, format="json").status_code == 201
-    credentials = credentials or ({"X-Api-Key": SECRET} if auth_type == "api_key" else {"username": "u", "password": SECRET})
-    assert admin.post("/api/v1/connections/", {"name": "G", "link_name": "g1", "service": "guarded", "credentials": credentials}, format="json").status_code == 201
+    return make
 
 
 def invoke(admin, **body):
-    return admin.post("/api/v1/invoke/", {"connection": "g1", **body}, format="json")
+    return invoke_connection(admin, connection="g1", **body)
 
 
 @pytest.mark.parametrize("auth_type, param_type", [("api_key", "header"), ("api_key", "query"), ("api_key", "form"), ("basic", "header")])
-def test_no_redirect_carries_a_credential_to_another_host(admin, httpbin_server, upstream, auth_type, param_type):
-    make(admin, auth_type=auth_type, param_type=param_type)
+def test_no_redirect_carries_a_credential_to_another_host(admin, guarded, httpbin_server, upstream, auth_type, param_type):
+    guarded(admin, auth_type=auth_type, param_type=param_type)
     target = f"http://localhost:{upstream.port}/anything"
     body = {"method": "POST", "form": {"a": "1"}} if param_type == "form" else {}
     invoke(admin, url=f"{httpbin_server.url}/redirect-to", params={"url": target, "status_code": "302"}, **body)
@@ -129,8 +124,8 @@ def test_no_redirect_carries_a_credential_to_another_host(admin, httpbin_server,
         assert SECRET not in flat and "Authorization" not in request["headers"]
 
 
-def test_307_never_resends_a_body_to_another_host(admin, httpbin_server, upstream):
-    make(admin)
+def test_307_never_resends_a_body_to_another_host(admin, guarded, httpbin_server, upstream):
+    guarded(admin)
     target = f"http://localhost:{upstream.port}/anything"
     envelope = invoke(admin, url=f"{httpbin_server.url}/redirect-to", method="POST", json={"private": "data"},
                       params={"url": target, "status_code": "307"}).json()
@@ -143,21 +138,21 @@ def test_307_never_resends_a_body_to_another_host(admin, httpbin_server, upstrea
     ("form", "form", {"method": "POST", "form": {"X-Api-Key": "mine"}}),
     ("header", "headers", {"headers": {"x-api-key": "mine"}}),
 ])
-def test_colliding_caller_values_are_refused(admin, upstream, param_type, field, body):
-    make(admin, param_type=param_type)
+def test_colliding_caller_values_are_refused(admin, guarded, upstream, param_type, field, body):
+    guarded(admin, param_type=param_type)
     response = invoke(admin, url=f"{upstream.url}/anything", **body)
     assert response.status_code == 400 and field in response.json()["error"]["fields"]
     assert upstream.requests == []
 
 
-def test_basic_auth_header_cannot_be_overridden(admin, upstream):
-    make(admin, auth_type="basic")
+def test_basic_auth_header_cannot_be_overridden(admin, guarded, upstream):
+    guarded(admin, auth_type="basic")
     response = invoke(admin, url=f"{upstream.url}/anything", headers={"Authorization": "Basic Zm9vOmJhcg=="})
     assert response.status_code == 400
 
 
-def test_proxy_environment_and_netrc_are_ignored(admin, upstream, monkeypatch, tmp_path):
-    make(admin)
+def test_proxy_environment_and_netrc_are_ignored(admin, guarded, upstream, monkeypatch, tmp_path):
+    guarded(admin)
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")

@@ -198,42 +198,40 @@ def test_a_token_limited_to_other_connections_cannot_reach_it_through_collection
     assert full_snapshot(victim_and_other) == before
 
 
-@pytest.mark.parametrize("name, kwargs", API_ROUTES, ids=[name for name, _ in API_ROUTES])
-def test_a_read_only_token_reads_but_never_writes(victim_and_other, name, kwargs):
-    client = scoped_client(victim_and_other, actions=["read"])
+def each_method(victim_and_other, name, kwargs, skip=(), **token):
+    """Call the route with every method (but ``skip``) under a token made with ``token``
+    (``scoped_client``'s limits), yielding (method, url, response); once all are made,
+    check that nothing changed."""
+    client = scoped_client(victim_and_other, **token)
     url = url_for(name, kwargs, client.token_id)
     before = full_snapshot(victim_and_other)
     for method in METHODS:
-        body = {"connection": VICTIM, "url": "/x"} if name == "api:invoke" else {}
-        response = getattr(client, method)(url, body, format="json")
+        if method not in skip:
+            body = {"connection": VICTIM, "url": "/x"} if name == "api:invoke" else {}
+            yield method, url, getattr(client, method)(url, body, format="json")
+    assert full_snapshot(victim_and_other) == before
+
+
+@pytest.mark.parametrize("name, kwargs", API_ROUTES, ids=[name for name, _ in API_ROUTES])
+def test_a_read_only_token_reads_but_never_writes(victim_and_other, name, kwargs):
+    for method, url, response in each_method(victim_and_other, name, kwargs, actions=["read"]):
         if method == "get":
             assert response.status_code in (200, 405), f"GET {url} answered {response.status_code}"
         else:
             assert response.status_code in (403, 405), f"{method.upper()} {url} answered {response.status_code}"
             if response.status_code == 403:
                 assert response.json()["error"]["code"] == "permission_denied"
-    assert full_snapshot(victim_and_other) == before
 
 
 @pytest.mark.parametrize("name, kwargs", API_ROUTES, ids=[name for name, _ in API_ROUTES])
 def test_an_invoke_only_token_neither_reads_nor_manages(victim_and_other, name, kwargs):
-    client = scoped_client(victim_and_other, actions=["invoke"])
-    url = url_for(name, kwargs, client.token_id)
-    before = full_snapshot(victim_and_other)
-    for method in METHODS:
-        if name in ("api:invoke", "api:connection-test") and method == "post":
-            continue  # what the token is for (invoke's own tests call it)
-        response = getattr(client, method)(url, {}, format="json")
+    # POST is what the token is for on invoke and test (invoke's own tests call them).
+    skip = ("post",) if name in ("api:invoke", "api:connection-test") else ()
+    for method, url, response in each_method(victim_and_other, name, kwargs, skip, actions=["invoke"]):
         assert response.status_code in (403, 405), f"{method.upper()} {url} answered {response.status_code}"
-    assert full_snapshot(victim_and_other) == before
 
 
 @pytest.mark.parametrize("name, kwargs", API_ROUTES, ids=[name for name, _ in API_ROUTES])
 def test_an_expired_token_is_refused_everywhere(victim_and_other, name, kwargs):
-    client = scoped_client(victim_and_other, expires_at=timezone.now())
-    url = url_for(name, kwargs, client.token_id)
-    before = full_snapshot(victim_and_other)
-    for method in METHODS:
-        response = getattr(client, method)(url, {}, format="json")
+    for method, url, response in each_method(victim_and_other, name, kwargs, expires_at=timezone.now()):
         assert response.status_code in (401, 405), f"{method.upper()} {url} answered {response.status_code}"
-    assert full_snapshot(victim_and_other) == before

@@ -22,11 +22,9 @@ import hashlib
 import hmac
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass
 
 from flask import Flask, Response, json, jsonify, request
-from markupsafe import escape
 
 from authlib.common.urls import add_params_to_uri
 from authlib.integrations.flask_oauth1 import (
@@ -44,6 +42,8 @@ from authlib.oauth1.rfc5849.signature import (
     generate_signature_base_string,
 )
 from authlib.oauth1.rfc5849.util import escape as oauth_escape
+
+from .scaffold import TESTER, ServerControl, consent_page, snapshot
 
 SIGNATURE_HMAC_SHA256 = "HMAC-SHA256"
 
@@ -71,18 +71,6 @@ def verify_hmac_sha256(req: OAuth1Request) -> bool:
 # --------------------------------------------------------------------------- #
 # Models and storage
 # --------------------------------------------------------------------------- #
-
-
-@dataclass(frozen=True)
-class User:
-    id: int
-    username: str
-
-    def get_user_id(self):
-        return self.id
-
-
-TESTER = User(id=1, username="tester")
 
 
 @dataclass
@@ -160,25 +148,21 @@ class InMemoryCache:
 # --------------------------------------------------------------------------- #
 
 
-class OAuth1ServerControl:
-    """Configure and observe one OAuth 1.0a test server. Behaviour attributes
-    are read per request; observation properties return snapshots."""
+class OAuth1ServerControl(ServerControl):
+    """Configure and observe one OAuth 1.0a test server."""
 
     def __init__(self):
-        self.lock = threading.RLock()
-        self.clients: dict[str, Client] = {}
+        super().__init__()
         self.token_credentials: list[TokenCredential] = []
         self.cache = InMemoryCache()
-
-        self.auto_approve = False
         # Methods accepted by every endpoint; narrow it to model a provider
         # that only speaks, say, HMAC-SHA1.
         self.signature_methods: list[str] = [SIGNATURE_HMAC_SHA1, SIGNATURE_PLAINTEXT, SIGNATURE_HMAC_SHA256]
 
-        self._grant_counts: Counter = Counter()
-        self._token_requests: list[dict] = []
-        self._authorization_requests: list[dict] = []
-        self._resource_requests: list[dict] = []
+    token_requests = snapshot("_token_requests", """Each request to ``/oauth1/request_token`` or ``/oauth1/access_token``:
+        ``endpoint``, ``status``, ``signature_method``, ``signature_type``, ``args``, ``form``, ``headers``.""")
+    resource_requests = snapshot("_resource_requests", """Each protected request: ``path``, ``method``, ``signature_method``,
+        ``signature_type`` (HEADER/QUERY/BODY), ``ok``, ``error``.""")
 
     def register_client(self, client_id: str, client_secret: str, redirect_uri: str | None = None) -> Client:
         """``redirect_uri`` is the default callback, used when the client sends
@@ -196,48 +180,6 @@ class OAuth1ServerControl:
                 cred.revoked = True
             return len(live)
 
-    def reset_counts(self) -> None:
-        with self.lock:
-            self._grant_counts.clear()
-            self._token_requests.clear()
-            self._authorization_requests.clear()
-            self._resource_requests.clear()
-
-    @property
-    def grant_counts(self) -> Counter:
-        """Successful grants: ``request_token`` and ``access_token`` (missing = 0)."""
-        with self.lock:
-            return Counter(self._grant_counts)
-
-    @property
-    def token_requests(self) -> list[dict]:
-        """Each request to ``/oauth1/request_token`` or ``/oauth1/access_token``:
-        ``endpoint``, ``status``, ``signature_method``, ``signature_type``,
-        ``args``, ``form``, ``headers``."""
-        with self.lock:
-            return list(self._token_requests)
-
-    @property
-    def authorization_requests(self) -> list[dict]:
-        with self.lock:
-            return list(self._authorization_requests)
-
-    @property
-    def resource_requests(self) -> list[dict]:
-        """Each protected request: ``path``, ``method``, ``signature_method``,
-        ``signature_type`` (HEADER/QUERY/BODY), ``ok``, ``error``."""
-        with self.lock:
-            return list(self._resource_requests)
-
-    def stats(self) -> dict:
-        with self.lock:
-            return {
-                "grant_counts": dict(self._grant_counts),
-                "token_requests": len(self._token_requests),
-                "authorization_requests": len(self._authorization_requests),
-                "resource_requests": len(self._resource_requests),
-            }
-
     def find_token(self, client_id: str, oauth_token: str) -> TokenCredential | None:
         with self.lock:
             for cred in self.token_credentials:
@@ -251,11 +193,12 @@ class OAuth1ServerControl:
 # --------------------------------------------------------------------------- #
 
 
-class _Server(AuthorizationServer):
-    # Authlib's register_signature_method is a classmethod that writes into a
-    # dict shared by *every* Authlib OAuth 1 server in the process. A private
-    # copy keeps HMAC-SHA256 scoped to these test servers.
-    SIGNATURE_METHODS = dict(AuthorizationServer.SIGNATURE_METHODS)
+class _ControlledSignatureMethods:
+    """The signature methods an endpoint accepts, read from the control at request time.
+
+    Authlib's register_signature_method is a classmethod that writes into a dict shared by
+    *every* Authlib OAuth 1 server in the process: each class below keeps a private copy,
+    so HMAC-SHA256 stays scoped to these test servers."""
 
     def __init__(self, control: OAuth1ServerControl, app, **kwargs):
         self.control = control
@@ -264,6 +207,10 @@ class _Server(AuthorizationServer):
     @property
     def SUPPORTED_SIGNATURE_METHODS(self):  # noqa: N802 - Authlib's name
         return self.control.signature_methods
+
+
+class _Server(_ControlledSignatureMethods, AuthorizationServer):
+    SIGNATURE_METHODS = dict(AuthorizationServer.SIGNATURE_METHODS)
 
     def handle_response(self, status_code, payload, headers):
         # Authlib puts the Python bool True in the temporary-credentials
@@ -274,16 +221,8 @@ class _Server(AuthorizationServer):
         return super().handle_response(status_code, payload, headers)
 
 
-class _Protector(ResourceProtector):
+class _Protector(_ControlledSignatureMethods, ResourceProtector):
     SIGNATURE_METHODS = dict(ResourceProtector.SIGNATURE_METHODS)
-
-    def __init__(self, control: OAuth1ServerControl, app, **kwargs):
-        self.control = control
-        super().__init__(app, **kwargs)
-
-    @property
-    def SUPPORTED_SIGNATURE_METHODS(self):  # noqa: N802
-        return self.control.signature_methods
 
 
 _Server.register_signature_method(SIGNATURE_HMAC_SHA256, verify_hmac_sha256)
@@ -311,22 +250,6 @@ def _error_json(error: OAuth1Error):
         status=error.status_code,
         content_type="application/json",
     )
-
-
-_CONSENT_PAGE = """<!doctype html>
-<html>
-<head><meta charset="utf-8"><title>Authorize {client_id}</title></head>
-<body>
-<h1>Authorize <span id="client-id">{client_id}</span></h1>
-<p>Signed in as <strong id="username">{username}</strong>.
-The application is requesting access to your account.</p>
-<form id="consent" method="post" action="{action}">
-<button name="confirm" value="yes">Approve</button>
-<button name="confirm" value="no">Deny</button>
-</form>
-</body>
-</html>
-"""
 
 
 def create_oauth1_server(**options) -> tuple[Flask, OAuth1ServerControl]:
@@ -395,12 +318,6 @@ def create_oauth1_server(**options) -> tuple[Flask, OAuth1ServerControl]:
         record_token_request("request_token", response)
         return response
 
-    def record_authorization_request():
-        with control.lock:
-            control._authorization_requests.append(
-                {"method": request.method, "args": request.args.to_dict(flat=True), "time": time.time()}
-            )
-
     def authorization_response(approved: bool):
         if approved:
             return server.create_authorization_response(grant_user=TESTER)
@@ -413,23 +330,18 @@ def create_oauth1_server(**options) -> tuple[Flask, OAuth1ServerControl]:
 
     @app.get("/oauth1/authorize")
     def authorize_page():
-        record_authorization_request()
+        control.record_authorization_request()
         try:
             req = server.check_authorization_request()
         except OAuth1Error as error:
             return _error_json(error)
         if control.auto_approve:
             return authorization_response(True)
-        html = _CONSENT_PAGE.format(
-            client_id=escape(req.credential.get_client_id()),
-            username=escape(TESTER.username),
-            action=escape(request.full_path),
-        )
-        return Response(html, content_type="text/html; charset=utf-8")
+        return consent_page(req.credential.get_client_id(), "access to your account.")
 
     @app.post("/oauth1/authorize")
     def authorize_decision():
-        record_authorization_request()
+        control.record_authorization_request()
         try:
             return authorization_response(request.form.get("confirm") == "yes")
         except OAuth1Error as error:

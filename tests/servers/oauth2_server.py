@@ -32,7 +32,6 @@ Endpoints (all relative to the server's base URL):
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -58,6 +57,8 @@ from authlib.oauth2.rfc7523 import JWTBearerClientAssertion, JWTBearerGrant
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc9207 import IssuerParameter
 
+from .scaffold import TESTER, ServerControl, User, consent_page, snapshot
+
 TOKEN_FAULTS = (
     None,
     "500",
@@ -80,19 +81,6 @@ JWT_BEARER = JWTBearerGrant.GRANT_TYPE
 # --------------------------------------------------------------------------- #
 # Models (plain objects implementing Authlib's mixins)
 # --------------------------------------------------------------------------- #
-
-
-@dataclass(frozen=True)
-class User:
-    id: int
-    username: str
-
-    def get_user_id(self):
-        return self.id
-
-
-# No login on this server: every consent is given by this one user.
-TESTER = User(id=1, username="tester")
 
 
 @dataclass
@@ -224,26 +212,19 @@ class Token(TokenMixin):
 # --------------------------------------------------------------------------- #
 
 
-class OAuth2ServerControl:
-    """Configure and observe one OAuth 2.0 test server.
+class OAuth2ServerControl(ServerControl):
+    """Configure and observe one OAuth 2.0 test server (see ``ServerControl``)."""
 
-    Behaviour attributes are read on every request, so tests may flip them at
-    any time. Observation attributes return snapshots (copies), so reading them
-    never races with the serving threads.
-    """
+    LOGS = (*ServerControl.LOGS, "_grant_attempts", "_revoked", "_revocation_requests")
 
     def __init__(self):
-        # RLock: storage helpers are called both directly and from inside the
-        # token endpoint, which holds the lock for the whole grant.
-        self.lock = threading.RLock()
+        super().__init__()
 
         # --- storage ---
-        self.clients: dict[str, Client] = {}
         self.authorization_codes: dict[str, AuthorizationCode] = {}
         self.tokens: list[Token] = []
 
         # --- behaviour ---
-        self.auto_approve = False
         self.require_pkce = False
         self.rotate_refresh_tokens = True
         self.issue_refresh_tokens = True
@@ -268,13 +249,9 @@ class OAuth2ServerControl:
         self.jwt_subjects: set[str] = {"tester@example.com"}
 
         # --- observations ---
-        self._grant_counts: Counter = Counter()
         self._grant_attempts: Counter = Counter()
-        self._token_requests: list[dict] = []
-        self._authorization_requests: list[dict] = []
         self._revoked: list[str] = []
         self._revocation_requests: list[dict] = []
-        self._resource_requests: list[dict] = []
         self._assertions: list[dict] = []
         self._seen_jti: set[str] = set()
 
@@ -329,86 +306,27 @@ class OAuth2ServerControl:
                 tok.access_token_revoked = True
             return len(live)
 
-    def reset_counts(self) -> None:
-        """Clear every counter and request log (storage and settings are kept)."""
-        with self.lock:
-            self._grant_counts.clear()
-            self._grant_attempts.clear()
-            self._token_requests.clear()
-            self._authorization_requests.clear()
-            self._revoked.clear()
-            self._revocation_requests.clear()
-            self._resource_requests.clear()
-
     # ----- observation ---------------------------------------------------- #
 
-    @property
-    def grant_counts(self) -> Counter:
-        """Tokens successfully issued, by grant type (missing keys read as 0)."""
-        with self.lock:
-            return Counter(self._grant_counts)
-
-    @property
-    def grant_attempts(self) -> Counter:
-        """Token requests received, by ``grant_type`` form value, including ones
-        that failed or were answered by an injected fault."""
-        with self.lock:
-            return Counter(self._grant_attempts)
-
-    @property
-    def token_requests(self) -> list[dict]:
-        """One dict per token request: ``grant_type``, ``form`` (dict),
-        ``headers`` (dict), ``client_auth_method`` (as sent), ``time``."""
-        with self.lock:
-            return list(self._token_requests)
-
-    @property
-    def authorization_requests(self) -> list[dict]:
-        """One dict per ``/oauth/authorize`` hit: ``method``, ``args`` (query dict)."""
-        with self.lock:
-            return list(self._authorization_requests)
-
-    @property
-    def assertions(self) -> list[dict]:
-        """Verified JWTs, in order: ``kind`` (``grant`` or ``client``), ``header``, ``claims``."""
-        with self.lock:
-            return list(self._assertions)
-
-    @property
-    def revoked(self) -> list[str]:
-        """Token strings accepted by ``/oauth/revoke`` (RFC 7009 answers 200 even
-        for unknown tokens, so unknown ones are listed too)."""
-        with self.lock:
-            return list(self._revoked)
+    grant_attempts = snapshot("_grant_attempts", """Token requests received, by ``grant_type`` form value, including ones
+        that failed or were answered by an injected fault.""")
+    token_requests = snapshot("_token_requests", """One dict per token request: ``grant_type``, ``form`` (dict),
+        ``headers`` (dict), ``client_auth_method`` (as sent), ``time``.""")
+    assertions = snapshot("_assertions", "Verified JWTs, in order: ``kind`` (``grant`` or ``client``), ``header``, ``claims``.")
+    revoked = snapshot("_revoked", """Token strings accepted by ``/oauth/revoke`` (RFC 7009 answers 200 even
+        for unknown tokens, so unknown ones are listed too).""")
+    revocation_requests = snapshot("_revocation_requests", "Every revocation request (``form``, ``headers``, ``status``).")
+    resource_requests = snapshot("_resource_requests", """One dict per protected-resource hit: ``path``, ``via`` (the token-type
+        word lowercased, or ``query``/``form``), ``ok``, ``error``.""")
 
     @property
     def revocation_count(self) -> int:
         with self.lock:
             return len(self._revoked)
 
-    @property
-    def revocation_requests(self) -> list[dict]:
-        """Every revocation request (``form``, ``headers``, ``status``)."""
-        with self.lock:
-            return list(self._revocation_requests)
-
-    @property
-    def resource_requests(self) -> list[dict]:
-        """One dict per protected-resource hit: ``path``, ``via`` (the token-type
-        word lowercased, or ``query``/``form``), ``ok``, ``error``."""
-        with self.lock:
-            return list(self._resource_requests)
-
     def stats(self) -> dict:
         with self.lock:
-            return {
-                "grant_counts": dict(self._grant_counts),
-                "grant_attempts": dict(self._grant_attempts),
-                "revocation_count": len(self._revoked),
-                "token_requests": len(self._token_requests),
-                "authorization_requests": len(self._authorization_requests),
-                "resource_requests": len(self._resource_requests),
-            }
+            return {**super().stats(), "grant_attempts": dict(self._grant_attempts), "revocation_count": len(self._revoked)}
 
     # ----- storage lookups (also handy in tests) --------------------------- #
 
@@ -696,25 +614,6 @@ class _ConfigurableProtector(ResourceProtector):
 # --------------------------------------------------------------------------- #
 
 
-_CONSENT_PAGE = """<!doctype html>
-<html>
-<head><meta charset="utf-8"><title>Authorize {client_id}</title></head>
-<body>
-<h1>Authorize <span id="client-id">{client_id}</span></h1>
-<p>Signed in as <strong id="username">{username}</strong>.
-The application is requesting these scopes:</p>
-<ul id="scopes">
-{scope_items}
-</ul>
-<form id="consent" method="post" action="{action}">
-<button name="confirm" value="yes">Approve</button>
-<button name="confirm" value="no">Deny</button>
-</form>
-</body>
-</html>
-"""
-
-
 def _apply_options(control, options):
     """Set initial behaviour attributes; reject typos, methods and read-only
     observations so a misspelt option fails loudly instead of being ignored."""
@@ -799,35 +698,23 @@ def create_oauth2_server(**options) -> tuple[Flask, OAuth2ServerControl]:
             issuer_ext.add_issuer_parameter(server, response)
         return response
 
-    def record_authorization_request():
-        with control.lock:
-            control._authorization_requests.append(
-                {"method": request.method, "args": request.args.to_dict(flat=True), "time": time.time()}
-            )
-
-    @app.get("/oauth/authorize")
-    def authorize_page():
-        record_authorization_request()
+    @app.route("/oauth/authorize", methods=["GET", "POST"])
+    def authorize():
+        """GET: the consent page (or, with ``auto_approve``, the approval); POST: the decision."""
+        control.record_authorization_request()
         try:
             grant = server.get_consent_grant(end_user=TESTER)
         except OAuth2Error as error:
             return authorization_error(error)
+        if request.method == "POST":
+            approved = request.form.get("confirm") == "yes"
+            # grant_user=None makes Authlib redirect with error=access_denied.
+            return server.create_authorization_response(grant=grant, grant_user=TESTER if approved else None)
         if control.auto_approve:
             return with_callback_extra(server.create_authorization_response(grant=grant, grant_user=TESTER))
-
         requested = grant.request.payload.scope or grant.request.scope or ""
-        scope_items = "\n".join(
-            f'<li class="scope">{escape(s)}</li>' for s in (scope_to_list(requested) or [])
-        )
-        html = _CONSENT_PAGE.format(
-            client_id=escape(grant.client.get_client_id()),
-            username=escape(TESTER.username),
-            scope_items=scope_items,
-            # Post back to the same URL so the original query (client_id,
-            # state, code_challenge, ...) is validated again on decision.
-            action=escape(request.full_path),
-        )
-        return Response(html, content_type="text/html; charset=utf-8")
+        scope_items = "\n".join(f'<li class="scope">{escape(s)}</li>' for s in (scope_to_list(requested) or []))
+        return consent_page(grant.client.get_client_id(), "these scopes:", f'<ul id="scopes">\n{scope_items}\n</ul>\n')
 
     def with_callback_extra(response):
         if control.callback_extra and "code=" in response.headers.get("Location", ""):
@@ -835,17 +722,6 @@ def create_oauth2_server(**options) -> tuple[Flask, OAuth2ServerControl]:
 
             response.headers["Location"] += "&" + urlencode(control.callback_extra)
         return response
-
-    @app.post("/oauth/authorize")
-    def authorize_decision():
-        record_authorization_request()
-        try:
-            grant = server.get_consent_grant(end_user=TESTER)
-        except OAuth2Error as error:
-            return authorization_error(error)
-        approved = request.form.get("confirm") == "yes"
-        # grant_user=None makes Authlib redirect with error=access_denied.
-        return server.create_authorization_response(grant=grant, grant_user=TESTER if approved else None)
 
     # ----- token endpoint ------------------------------------------------- #
 

@@ -7,6 +7,7 @@ daemon thread so a forgotten ``stop()`` cannot hang interpreter exit.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 from waitress.server import create_server
@@ -75,6 +76,15 @@ class RunningServer:
 def start_wsgi(app, host: str = "127.0.0.1") -> RunningServer:
     """Serve ``app`` on ``host`` at a free port; returns once the socket is listening."""
     return RunningServer(app, host)
+
+
+@contextlib.contextmanager
+def serving(app, control):
+    """Serve a test server's app (as its ``create_*_server`` returns it, with its control)
+    on loopback; yield the control with ``.url`` and ``.server``, and stop at the end."""
+    with start_wsgi(app) as server:
+        control.url, control.server = server.url, server
+        yield control
 
 
 def start_httpbin(host: str = "127.0.0.1") -> RunningServer:

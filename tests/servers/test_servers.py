@@ -216,22 +216,16 @@ def test_iss_on_success_uses_configured_issuer(oauth2):
     assert query_of(location)["iss"] == "https://issuer.example"
 
 
-def test_unknown_client_gets_error_page_not_redirect(oauth2):
+@pytest.mark.parametrize("session, error", [
+    ({"client_id": "nobody"}, "invalid_client"),
+    ({"redirect_uri": "http://127.0.0.1:9/evil"}, "invalid_request"),
+], ids=["unknown_client", "unregistered_redirect_uri"])
+def test_a_bad_authorize_request_gets_an_error_page_not_a_redirect(oauth2, session, error):
     server, _ = oauth2
-    sess = session2(server, client_id="nobody")
-    url, _ = sess.create_authorization_url(f"{server.url}/oauth/authorize")
+    url, _ = session2(server, **session).create_authorization_url(f"{server.url}/oauth/authorize")
     resp = requests.get(url, allow_redirects=False, timeout=5)
     assert resp.status_code == 400
-    assert resp.json()["error"] == "invalid_client"
-
-
-def test_unregistered_redirect_uri_is_refused(oauth2):
-    server, _ = oauth2
-    sess = session2(server, redirect_uri="http://127.0.0.1:9/evil")
-    url, _ = sess.create_authorization_url(f"{server.url}/oauth/authorize")
-    resp = requests.get(url, allow_redirects=False, timeout=5)
-    assert resp.status_code == 400
-    assert resp.json()["error"] == "invalid_request"
+    assert resp.json()["error"] == error
 
 
 def test_client_auth_method_is_enforced(oauth2):
