@@ -4,6 +4,8 @@ bound to the loopback servers (``loopback_service``) wraps ``make_service`` belo
 
 from __future__ import annotations
 
+import re
+
 from urllib.parse import urlsplit
 
 import requests
@@ -124,3 +126,10 @@ def new_key(kind="rsa") -> tuple[str, object]:
     pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
     public = private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     return pem, (RSAKey if kind == "rsa" else ECKey).import_key(public)
+
+
+def error_of(html: str, field: str) -> str:
+    """The error list a page renders next to a field (Django gives it id="id_<field>_error")."""
+    match = re.search(rf'<ul class="errorlist" id="id_{field}_error">(.*?)</ul>', html, re.S)
+    assert match, f"no error next to {field}"
+    return re.sub(r"<[^>]+>", " ", match.group(1))

@@ -17,7 +17,7 @@ from connections_app.models import ConnectionStatus, Connection, Role
 from services_catalog import registry
 from tests.browser.conftest import new_context, screenshot, sign_in
 from tests.catalog_entries import catalog_entry  # noqa: F401  (a fixture)
-from tests.connections_app.test_jwt_bearer import new_key
+from tests.factories import new_key
 from tests.servers.oauth2_server import JWT_BEARER
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -9,16 +9,11 @@ import pytest
 from connections_app import services
 from connections_app.models import AuthorizeLink, Connection, ConnectionStatus, InvocationLog, Role
 
+from tests.factories import error_of
+
 from .conftest import SECRET
 
 pytestmark = pytest.mark.django_db
-
-
-def error_of(html: str, field: str) -> str:
-    """The error list rendered next to a field (Django gives it id="id_<field>_error")."""
-    match = re.search(rf'<ul class="errorlist" id="id_{field}_error">(.*?)</ul>', html, re.S)
-    assert match, f"no error next to {field}"
-    return re.sub(r"<[^>]+>", " ", match.group(1))
 
 
 # -- My Connections ----------------------------------------------------------------------------

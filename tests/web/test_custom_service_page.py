@@ -9,7 +9,7 @@ import pytest
 from connections_app.models import AuthorizeLink, Connection, ConnectionStatus, CustomService, Event
 
 from .conftest import SECRET, custom_form
-from .test_connection_pages import error_of
+from tests.factories import error_of
 
 pytestmark = pytest.mark.django_db
 

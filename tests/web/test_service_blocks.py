@@ -14,7 +14,7 @@ from connections_app.web.forms.service_blocks import block_fields
 from services_catalog.fields import SECRET_FIELD, ClientSecret, StringMap, Url
 
 from .conftest import custom_form
-from .test_connection_pages import error_of
+from tests.factories import error_of
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ import pytest
 from connections_app import services
 from connections_app.models import ApiToken, CustomService, Membership, Role, ServiceClient, sha256_hex
 
-from .test_connection_pages import error_of
+from tests.factories import error_of
 
 pytestmark = pytest.mark.django_db
 
