@@ -47,15 +47,37 @@ TEMPLATED = Templated()
 SECRET = Secret()
 
 
+# What a URL field accepts, as one regular expression: the validator runs it and the OpenAPI
+# schema publishes it, so a client (or a fuzzer) knows exactly what the server takes. An http(s)
+# origin whose host is ASCII (letters, digits, "-._~", "%" escapes, RFC 3986's sub-delimiters,
+# {placeholders}: IDNs as punycode) with an optional port, then a path, query or fragment without
+# white space or control characters. No user name or password: "@" cannot be part of the host.
+# Instead of the origin, a URL may start with a placeholder for a whole origin kept from the
+# provider ({instance_url}/services/data); the service checks that name is such a value.
+_PLACEHOLDER = r"\{[a-z][a-z0-9_]*\}"
+_HOST = rf"(?:[A-Za-z0-9._~%!$&'()*+,;=-]|{_PLACEHOLDER})+"
+_REST = r"(?:[/?#][^\s\x00-\x1f\x7f]*)?"
+URL_PATTERN = rf"^(?:https?://{_HOST}(?::[0-9]{{1,5}})?|{_PLACEHOLDER}){_REST}$"
+URL_RE = re.compile(URL_PATTERN)
+
+
 def _check_url(value: str) -> str:
-    # A URL may start with a placeholder for a whole origin kept from the provider
-    # ({instance_url}/services/data); the service checks that name is such a value.
-    parts = urlsplit(PLACEHOLDER_RE.sub("x", re.sub(r"^\{[a-z][a-z0-9_]*\}", "https://origin.invalid", value)))
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError("Must be an absolute http(s) URL.")
-    if parts.username or parts.password:
+    if URL_RE.fullmatch(value):
+        return value
+    authority = value.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if value.startswith(("http://", "https://")) and "@" in authority:
         raise ValueError("Must not contain a user name or password.")
-    return value
+    raise ValueError("Must be an absolute http(s) URL.")
+
+
+class UrlFormat:
+    """The JSON schema of a URL field: its pattern and format. A URL that may hold
+    ``{placeholders}`` is an RFC 6570 URI template (``uri-template``: RFC 3986 has no braces)."""
+
+    def __get_pydantic_json_schema__(self, core_schema, handler):
+        schema = handler(core_schema)
+        schema.update(format="uri-template", pattern=URL_PATTERN)
+        return schema
 
 
 def _one_line(value: str) -> str:
@@ -64,7 +86,7 @@ def _one_line(value: str) -> str:
     return value
 
 
-Url = Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_check_url), TEMPLATED]
+Url = Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_check_url), UrlFormat(), TEMPLATED]
 OneLine = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_one_line)]
 ClientId = Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(_one_line)]
 ClientSecret = Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_one_line), SECRET]
