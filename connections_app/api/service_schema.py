@@ -104,7 +104,11 @@ def _auth_type_shape(auto_schema, schema: dict, auth: type[AuthType], prefix: st
     if auth.section:
         properties[auth.section] = {"$ref": f"{COMPONENTS}{prefix}{auth.section_model.__name__}"}
         shape["required"].append(auth.section)
-    properties["parameters"].update({"minItems": 1} if auth.takes_parameters else {"maxItems": 0})
+    if auth.takes_parameters:
+        properties["parameters"]["minItems"] = 1
+        shape["required"].append("parameters")
+    else:
+        properties["parameters"]["maxItems"] = 0
     param_types = accepted_param_types(auth)
     if list(param_types) != list(PARAM_TYPES):
         properties["param_type"] = {"allOf": [_enum(auto_schema, f"{name}ParamTypeEnum", param_types)], "default": param_types[0]}

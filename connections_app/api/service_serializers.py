@@ -42,6 +42,8 @@ class ServiceInSerializer(serializers.Serializer):
     """A custom service as sent to ``POST /services/``; ``validated_data`` is the
     ``ServiceDefinition`` (its client secret, if any, inside its OAuth block)."""
 
+    body_required = True  # the schema's body is a oneOf (api/schema.py)
+
     def to_internal_value(self, data: Any) -> ServiceDefinition:
         return _definition(data)
 
@@ -80,6 +82,8 @@ class ServiceClientInSerializer(serializers.Serializer):
     """An organisation's OAuth client for a preconfigured service: the id and secret fields
     its auth type names (``client_id`` and ``client_secret`` or ``client_private_key``, or
     ``consumer_key`` and ``consumer_secret``)."""
+
+    body_required = True  # the schema's body is a oneOf (api/schema.py)
 
     def to_internal_value(self, data: Any) -> dict[str, str]:
         service: ServiceDefinition = self.context["service"]
