@@ -110,7 +110,7 @@ def _auth_type_shape(auto_schema, schema: dict, auth: type[AuthType], prefix: st
     else:
         properties["parameters"]["maxItems"] = 0
     param_types = accepted_param_types(auth)
-    if list(param_types) != list(PARAM_TYPES):
+    if tuple(param_types) != PARAM_TYPES:
         properties["param_type"] = {"allOf": [_enum(auto_schema, f"{name}ParamTypeEnum", param_types)], "default": param_types[0]}
     # services.custom_service_create/update: a custom service has no per-connection config.
     properties["config_fields"]["maxItems"] = 0

@@ -9,7 +9,7 @@ from pydantic import TypeAdapter, ValidationError
 from connections_app.api.errors import ERROR_CODES
 from connections_app.api.service_serializers import CLIENT_PAIRS
 from connections_app.auth.registry import AUTH_TYPES, sections
-from services_catalog.fields import URL_PATTERN, Url
+from services_catalog.fields import URL_PATTERN, HostPattern, TokenTemplate, Url, ValueTemplate
 
 pytestmark = pytest.mark.django_db
 
@@ -132,3 +132,21 @@ def test_answers_always_present_are_required(document):
     assert "authorize_url" in schemas["ConnectionWithLink"]["required"]
     body = schemas["InvokeOut"]["properties"]["body"]
     assert all(branch.get("type") != "array" or "items" in branch for branch in body["oneOf"])
+
+
+@pytest.mark.parametrize("declared, value", [
+    (HostPattern, "api.example.com"), (HostPattern, "*.example.com"), (HostPattern, "http://127.0.0.1:8080"),
+    (HostPattern, "a..b"), (HostPattern, "a:0"), (HostPattern, "a:65536"), (HostPattern, "-a"), (HostPattern, "user@a"),
+    (ValueTemplate, "Bearer {value}"), (ValueTemplate, "{value} {value}"), (ValueTemplate, "Key {other} {value}"),
+    (TokenTemplate, "{token_prefix} {access_token}"), (TokenTemplate, "{token_prefix} only"), (TokenTemplate, "x {a} {access_token}"),
+])
+def test_published_patterns_are_the_ones_that_validate(declared, value):
+    adapter = TypeAdapter(declared)
+    pattern = adapter.json_schema()["pattern"]
+    try:
+        adapter.validate_python(value)
+    except ValidationError:
+        accepted = False
+    else:
+        accepted = True
+    assert bool(re.search(pattern, value)) is accepted
