@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, ClassVar, Literal, Mapping
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 

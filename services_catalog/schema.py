@@ -38,6 +38,7 @@ from .fields import (
     Templated,
     Url,
     Verify,
+    hostname_of,
     origin_entry_of,
     host_matches,
 )
