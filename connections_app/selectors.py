@@ -3,7 +3,8 @@ simply not found."""
 
 from __future__ import annotations
 
-import threading
+import dataclasses
+import functools
 from types import SimpleNamespace
 
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
@@ -16,24 +17,29 @@ from .models import ApiToken, Connection, CustomService, InvocationLog, Membersh
 from .row_queries import Part, RowQuery
 from .token_limits import connection_missing, token_within
 
-_definition_cache: dict[tuple[int, str], ServiceDefinition] = {}
-_definition_lock = threading.Lock()
+@dataclasses.dataclass(frozen=True)
+class _StoredDefinition:
+    """A custom service's stored definition, equal (and hashed) by row and version only: the
+    definition of one row version never changes, so it need not be compared."""
+
+    pk: int
+    version: str
+    link_name: str = dataclasses.field(compare=False)
+    definition: dict = dataclasses.field(compare=False)
+
+
+@functools.lru_cache(maxsize=2048)
+def _parsed(stored: _StoredDefinition) -> ServiceDefinition:
+    try:
+        return ServiceDefinition.from_dict(stored.definition, source=f"custom service {stored.link_name}", kind="custom")
+    except SchemaError as exc:  # stored definitions were validated on write
+        raise RuntimeError(f"Stored custom service {stored.link_name} is invalid: {exc}") from None
 
 
 def custom_definition(custom: CustomService) -> ServiceDefinition:
-    """Return a custom service's parsed definition (without its secret), cached per version."""
-    key = (custom.pk, custom.updated_at.isoformat() if custom.updated_at else "")
-    cached = _definition_cache.get(key)
-    if cached is None:
-        try:
-            cached = ServiceDefinition.from_dict(custom.definition, source=f"custom service {custom.link_name}", kind="custom")
-        except SchemaError as exc:  # stored definitions were validated on write
-            raise RuntimeError(f"Stored custom service {custom.link_name} is invalid: {exc}") from None
-        with _definition_lock:
-            if len(_definition_cache) > 2000:
-                _definition_cache.clear()
-            _definition_cache[key] = cached
-    return cached
+    """Return a custom service's parsed definition (without its secret), cached per row version."""
+    version = custom.updated_at.isoformat() if custom.updated_at else ""
+    return _parsed(_StoredDefinition(custom.pk, version, custom.link_name, custom.definition))
 
 
 def service_get(*, organisation: Organisation, link_name: str) -> ServiceDefinition:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, ClassVar, Literal, Mapping
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -47,27 +46,63 @@ TEMPLATED = Templated()
 SECRET = Secret()
 
 
+class Published:
+    """Marker: publish ``pattern`` in the field's JSON schema (its validator runs the same one)."""
+
+    def __init__(self, pattern: str, format: str | None = None):
+        self.pattern = pattern
+        self.format = format
+
+    def __get_pydantic_json_schema__(self, core_schema, handler):
+        schema = handler(core_schema)
+        schema["pattern"] = self.pattern
+        if self.format:
+            schema["format"] = self.format
+        return schema
+
+
+# What a URL field accepts, as one regular expression: the validator runs it and the OpenAPI
+# schema publishes it, so a client (or a fuzzer) knows exactly what the server takes. An http(s)
+# origin whose host is ASCII (letters, digits, "-._~", "%" escapes, RFC 3986's sub-delimiters,
+# {placeholders}: IDNs as punycode) with an optional port, then a path, query or fragment without
+# white space or control characters. No user name or password: "@" cannot be part of the host.
+# Instead of the origin, a URL may start with a placeholder for a whole origin kept from the
+# provider ({instance_url}/services/data); the service checks that name is such a value.
+_PLACEHOLDER = "[{][a-z][a-z0-9_]*[}]"  # braces as classes: not every JSON Schema tool reads "\\}"
+_HOST = rf"(?:[A-Za-z0-9._~%!$&'()*+,;=-]|{_PLACEHOLDER})+"
+_REST = r"(?:[/?#][^\s\x00-\x1f\x7f]*)?"
+URL_PATTERN = rf"^(?:https?://{_HOST}(?::[0-9]{{1,5}})?|{_PLACEHOLDER}){_REST}$"
+URL_RE = re.compile(URL_PATTERN)
+
+
+# A URL may hold {placeholders}: an RFC 6570 URI template, not an RFC 3986 "uri" (no braces).
+URL_SCHEMA = Published(URL_PATTERN, format="uri-template")
+
+
 def _check_url(value: str) -> str:
-    # A URL may start with a placeholder for a whole origin kept from the provider
-    # ({instance_url}/services/data); the service checks that name is such a value.
-    parts = urlsplit(PLACEHOLDER_RE.sub("x", re.sub(r"^\{[a-z][a-z0-9_]*\}", "https://origin.invalid", value)))
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError("Must be an absolute http(s) URL.")
-    if parts.username or parts.password:
+    if URL_RE.fullmatch(value):
+        return value
+    authority = value.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if value.startswith(("http://", "https://")) and "@" in authority:
         raise ValueError("Must not contain a user name or password.")
-    return value
+    raise ValueError("Must be an absolute http(s) URL.")
+
+
+_TEXT = r"[^\r\n\x00]"  # a character of one line
+ONE_LINE_PATTERN = rf"^{_TEXT}*$"
 
 
 def _one_line(value: str) -> str:
-    if any(c in value for c in "\r\n\0"):
+    if not re.fullmatch(ONE_LINE_PATTERN, value):
         raise ValueError("Must be one line.")
     return value
 
 
-Url = Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_check_url), TEMPLATED]
-OneLine = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_one_line)]
-ClientId = Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(_one_line)]
-ClientSecret = Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_one_line), SECRET]
+ONE_LINE = Published(ONE_LINE_PATTERN)
+Url = Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_check_url), URL_SCHEMA, TEMPLATED]
+OneLine = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_one_line), ONE_LINE]
+ClientId = Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(_one_line), ONE_LINE]
+ClientSecret = Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_one_line), ONE_LINE, SECRET]
 # Declare a client secret field as ``Annotated[ClientSecret | None, SECRET_FIELD] = None``:
 # write-only (never dumped, so never stored in plain or answered) and kept out of repr().
 SECRET_FIELD = Field(exclude=True, repr=False, json_schema_extra={"writeOnly": True})
@@ -91,24 +126,38 @@ class Shape(BaseModel):
         return data
 
 
+# A template is one line whose only braces are its placeholders: the user's value exactly once,
+# or the access token (at least once) and its prefix. (Written with the placeholder first or
+# after text, an alternation: schemathesis rewrites a simpler pattern into one it cannot read.)
+_PLAIN = r"[^\r\n\x00{}]"
+VALUE_TEMPLATE_PATTERN = rf"^(?:[{{]value[}}]|{_PLAIN}+[{{]value[}}]){_PLAIN}*$"
+_TOKEN_OR_PREFIX = rf"(?:{_PLAIN}|[{{]token_prefix[}}])"
+TOKEN_TEMPLATE_PATTERN = (
+    rf"^(?:[{{]access_token[}}]|{_TOKEN_OR_PREFIX}+[{{]access_token[}}])(?:{_TOKEN_OR_PREFIX}|[{{]access_token[}}])*$"
+)
+
+
 def _value_template(value: str) -> str:
     _one_line(value)
-    names = PLACEHOLDER_RE.findall(value)
-    if names != ["value"]:
+    if not re.fullmatch(VALUE_TEMPLATE_PATTERN, value):
         raise ValueError("Must contain {value} exactly once and no other placeholder.")
     return value
 
 
 def _token_template(value: str) -> str:
     _one_line(value)
-    if "{access_token}" not in value or set(PLACEHOLDER_RE.findall(value)) - {"access_token", "token_prefix"}:
+    if not re.fullmatch(TOKEN_TEMPLATE_PATTERN, value):
         raise ValueError("Must contain {access_token}; {token_prefix} is the only other placeholder.")
     return value
 
 
 # What travels: the user's bare value put into a template ("Bearer {value}").
-ValueTemplate = Annotated[str, StringConstraints(min_length=7, max_length=200), AfterValidator(_value_template)]
-TokenTemplate = Annotated[str, StringConstraints(min_length=14, max_length=200), AfterValidator(_token_template)]
+ValueTemplate = Annotated[
+    str, StringConstraints(min_length=7, max_length=200), AfterValidator(_value_template), Published(VALUE_TEMPLATE_PATTERN)
+]
+TokenTemplate = Annotated[
+    str, StringConstraints(min_length=14, max_length=200), AfterValidator(_token_template), Published(TOKEN_TEMPLATE_PATTERN)
+]
 
 
 def fill_value(template: str, value: str) -> str:
@@ -197,17 +246,20 @@ class ConfigField(Shape):
         return None
 
 
+VERIFY_PATH_PATTERN = "^(?:/|https://)"
+
+
+def _path_or_https(value: str) -> str:
+    if not re.match(VERIFY_PATH_PATTERN, value):
+        raise ValueError("Must be a path starting with / or an https URL.")
+    return value
+
+
 class Verify(Shape):
     """A cheap request that proves credentials work."""
 
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] = "GET"
-    path: Annotated[str, StringConstraints(min_length=1, max_length=2000), TEMPLATED]
-
-    @model_validator(mode="after")
-    def _path_or_https(self) -> "Verify":
-        if not (self.path.startswith("/") or self.path.startswith("https://")):
-            raise FieldError("path", "Must be a path starting with / or an https URL.")
-        return self
+    path: Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_path_or_https), Published(VERIFY_PATH_PATTERN), TEMPLATED]
 
 
 # An allowed-host entry: an optional scheme, the host pattern, an optional port. A bare
@@ -216,10 +268,25 @@ HOST_ENTRY_RE = re.compile(r"^(?:(?P<scheme>https?)://)?(?P<host>[^:/]*)(?::(?P<
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
+# An allowed-host entry as one regular expression, which the validator runs first and the
+# OpenAPI schema publishes: an optional http(s) scheme, a host (a leading "*." allows
+# subdomains; letters, digits, "_", "-", single dots, {placeholders}), an optional port from 1
+# to 65535.
+_HOST_END = "[A-Za-z0-9{}_]"
+_HOST_INNER = "[A-Za-z0-9{}_-]"
+_PORT = "(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+HOST_ENTRY_PATTERN = (
+    rf"^\s*(?:[Hh][Tt][Tt][Pp][Ss]?://)?(?:\*\.)?{_HOST_END}(?:{_HOST_INNER}*(?:\.{_HOST_INNER}+)*\.?{_HOST_END})?"
+    rf"(?::{_PORT})?\s*$"
+)
+
+
 def check_host_pattern(host: str) -> str:
     """Return the normalised allowed-host entry or raise ValueError: a host pattern (a
     leading ``*.`` = subdomains), with ``scheme://`` and ``:port`` kept unless they are
     https on 443."""
+    if not re.fullmatch(HOST_ENTRY_PATTERN, host):
+        raise ValueError(f"{host!r} is not a host name (a leading '*.' allows subdomains).")
     match = HOST_ENTRY_RE.match(host.strip().lower())
     h = match.group("host") if match else ""
     if not HOST_RE.match(h) or ".." in h or "*" in h[1:]:
@@ -231,7 +298,7 @@ def check_host_pattern(host: str) -> str:
     return h if (scheme, port) == ("https", 443) else f"{scheme}://{h}:{port}"
 
 
-HostPattern = Annotated[str, AfterValidator(check_host_pattern), TEMPLATED]
+HostPattern = Annotated[str, AfterValidator(check_host_pattern), Published(HOST_ENTRY_PATTERN), TEMPLATED]
 
 
 def host_matches(host: str, patterns: tuple[str, ...] | list[str]) -> bool:

@@ -38,6 +38,7 @@ from .fields import (
     Templated,
     Url,
     Verify,
+    hostname_of,
     origin_entry_of,
     host_matches,
 )
@@ -68,7 +69,7 @@ class _ServiceFields(Shape):
     """The fields every service has, whatever its auth type."""
 
     link_name: Annotated[str, Field(pattern=LINK_NAME_PATTERN, description="Unique; scripts and connections use it.")]
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"\S")]
     auth_type: Literal[tuple(AUTH_TYPES)]  # type: ignore[valid-type]
     param_type: Literal["header", "query", "form"] = "header"
     parameters: tuple[Parameter, ...] = ()

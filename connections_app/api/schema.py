@@ -1,9 +1,11 @@
 """drf-spectacular extensions: our authentication schemes, the error envelope, and what the
-input serializers add (unknown fields refused: ``additionalProperties: false``)."""
+input serializers add (unknown fields refused: ``additionalProperties: false``; a list that
+may not be empty: ``minItems: 1``)."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
 from django.conf import settings
 from drf_spectacular.openapi import AutoSchema
+from rest_framework import serializers
 
 from .fields import LINK_NAME_PATTERN
 
@@ -61,6 +63,19 @@ class ConnectionsAutoSchema(AutoSchema):
             if parameter["name"] == "link_name":  # services and connections alike
                 parameter["schema"] = {"type": "string", "pattern": LINK_NAME_PATTERN}
         return parameters
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        # drf-spectacular leaves out that a ListField(allow_empty=False) refuses [].
+        if isinstance(field, serializers.ListField) and not field.allow_empty and schema.get("type") == "array":
+            schema.setdefault("minItems", 1)
+        return schema
+
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        # drf-spectacular reads "required" from a body's own fields; a body of several shapes
+        # (oneOf) has none at its top, so its serializer says so (body_required).
+        return schema, required or getattr(serializer, "body_required", False)
 
     def _map_basic_serializer(self, serializer, direction):
         schema = super()._map_basic_serializer(serializer, direction)

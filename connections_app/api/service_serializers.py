@@ -8,6 +8,7 @@ validation and its schema with no edit here.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 from rest_framework import serializers
@@ -41,6 +42,8 @@ class ServiceInSerializer(serializers.Serializer):
     """A custom service as sent to ``POST /services/``; ``validated_data`` is the
     ``ServiceDefinition`` (its client secret, if any, inside its OAuth block)."""
 
+    body_required = True  # the schema's body is a oneOf (api/schema.py)
+
     def to_internal_value(self, data: Any) -> ServiceDefinition:
         return _definition(data)
 
@@ -58,15 +61,29 @@ class ServicePatchSerializer(serializers.Serializer):
         return _definition(merge_changes(current.to_dict(), dict(data)))
 
 
+# What each field of an organisation's client takes: one line with something in it, or a PEM
+# key (several lines). The validation below and the OpenAPI schema (service_schema) read it.
+ONE_LINE = r"^[^\r\n\x00]*\S[^\r\n\x00]*$"
+ONE_LINE_MESSAGE = "Must be one line of at most 2000 characters."
+CLIENT_FIELDS = {
+    "client_id": (ONE_LINE, 2000, ONE_LINE_MESSAGE),
+    "client_secret": (ONE_LINE, 2000, ONE_LINE_MESSAGE),
+    "consumer_key": (ONE_LINE, 2000, ONE_LINE_MESSAGE),
+    "consumer_secret": (ONE_LINE, 2000, ONE_LINE_MESSAGE),
+    # A PEM key spans lines; the service definition checks it is one.
+    "client_private_key": (r"^[^\x00]*\S[^\x00]*$", 16384, "Must be a PEM key of at most 16384 characters."),
+}
+# The (id, secret) pairs a client is sent as, the one an auth type names for its service
+# (AuthType.client_field_names): OAuth 2.0, OAuth 2.0 with private_key_jwt, OAuth 1.0a.
+CLIENT_PAIRS = (("client_id", "client_secret"), ("client_id", "client_private_key"), ("consumer_key", "consumer_secret"))
+
+
 class ServiceClientInSerializer(serializers.Serializer):
     """An organisation's OAuth client for a preconfigured service: the id and secret fields
-    its auth type names (``client_id``/``client_secret`` or ``consumer_key``/``consumer_secret``)."""
+    its auth type names (``client_id`` and ``client_secret`` or ``client_private_key``, or
+    ``consumer_key`` and ``consumer_secret``)."""
 
-    client_id = serializers.CharField(required=False, max_length=2000)
-    client_secret = serializers.CharField(required=False, write_only=True, max_length=2000)
-    consumer_key = serializers.CharField(required=False, max_length=2000)
-    consumer_secret = serializers.CharField(required=False, write_only=True, max_length=2000)
-    client_private_key = serializers.CharField(required=False, write_only=True, max_length=16384)
+    body_required = True  # the schema's body is a oneOf (api/schema.py)
 
     def to_internal_value(self, data: Any) -> dict[str, str]:
         service: ServiceDefinition = self.context["service"]
@@ -78,12 +95,11 @@ class ServiceClientInSerializer(serializers.Serializer):
         errors = {key: ["Unknown field."] for key in data if key not in (id_key, secret_key)}
         for key in (id_key, secret_key):
             value = data.get(key)
+            pattern, max_length, message = CLIENT_FIELDS[key]
             if not isinstance(value, str) or not value.strip():
                 errors[key] = ["This field is required."]
-            elif key == "client_private_key" and len(value) <= 16384 and "\0" not in value:
-                pass  # a PEM key spans lines; the service definition checks its shape
-            elif len(value) > 2000 or any(c in value for c in "\r\n\0"):
-                errors[key] = ["Must be one line of at most 2000 characters."]
+            elif len(value) > max_length or not re.fullmatch(pattern, value):
+                errors[key] = [message]
         if errors:
             raise ValidationFailed("The client credentials are not valid.", fields=errors)
         return {"client_id": data[id_key].strip(), "client_secret": data[secret_key]}

@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from ..models import TokenAction
+from .fields import Text
 
 
 class TokenInSerializer(serializers.Serializer):
@@ -15,9 +16,10 @@ class TokenInSerializer(serializers.Serializer):
 
     refuses_unknown_fields = True  # the schema says additionalProperties: false (api/schema.py)
 
-    name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    # Text: a JSON string as sent (DRF's CharField would take a number and store its digits).
+    name = Text(max_length=100, required=False, allow_blank=True, default="", trim_whitespace=True)
     connections = serializers.ListField(
-        child=serializers.CharField(max_length=50), allow_null=True, required=False, default=None, allow_empty=False,
+        child=Text(max_length=50, trim_whitespace=True), allow_null=True, required=False, default=None, allow_empty=False,
         help_text="Link names of the connections the token may see and use; null for all.",
     )
     actions = serializers.ListField(

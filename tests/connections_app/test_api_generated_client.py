@@ -56,12 +56,18 @@ def test_a_generated_client_drives_a_whole_session(client_package, live_server, 
     cx = AuthenticatedClient(base_url=live_server.url, token=token, prefix="Token", raise_on_unexpected_status=True)
 
     # A custom API-key service on the local upstream.
-    service = api("v1_services_create").sync(client=cx, body=models.ServiceInRequest.from_dict({
+    # The body is one shape per auth type (a discriminated oneOf): the API-key one.
+    service = api("v1_services_create").sync(client=cx, body=models.ServiceInApiKey.from_dict({
         "link_name": "acme_crm", "name": "Acme CRM", "auth_type": "api_key", "param_type": "header",
         "parameters": [{"key": "X-Api-Key", "display_name": "API key"}], "base_url": upstream.url, "allowed_hosts": ["127.0.0.1"],
     }))
     assert isinstance(service, models.Service) and service.kind == models.KindEnum.CUSTOM
     assert service.oauth2 is None and service.allowed_hosts == ["127.0.0.1"]
+    # The organisation's client for a preconfigured OAuth service: one of the (id, secret) pairs.
+    github = api("v1_services_client_update").sync(
+        client=cx, link_name="github", body=models.ServiceClientInClientSecret(client_id="gh-id", client_secret="gh-secret"),
+    )
+    assert isinstance(github, models.Service) and github.oauth2.has_client_secret and github.oauth2.client_id == "gh-id"
 
     # Connections, then every page of them.
     for i in range(7):

@@ -1,9 +1,15 @@
 """The OpenAPI document's promises, checked one by one (the generated client and schemathesis
 check the whole; these name what broke)."""
 
+import re
+
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
 from connections_app.api.errors import ERROR_CODES
+from connections_app.api.service_serializers import CLIENT_PAIRS
+from connections_app.auth.registry import AUTH_TYPES, sections
+from services_catalog.fields import URL_PATTERN, HostPattern, TokenTemplate, Url, ValueTemplate
 
 pytestmark = pytest.mark.django_db
 
@@ -35,10 +41,57 @@ def test_request_bodies_refuse_unknown_fields(document):
     for _path, _method, operation in operations(document):
         for media in operation.get("requestBody", {}).get("content", {}).values():
             name = media["schema"]["$ref"].rsplit("/", 1)[-1]
-            if schemas[name].get("additionalProperties") is not False:
-                open_bodies.add(name)
-    # The OAuth client body's fields depend on the service's auth type (services' own serializer).
-    assert open_bodies == {"ServiceClientInRequest"}
+            # A body of several shapes (oneOf) refuses unknown fields in each of them.
+            shapes = [ref["$ref"].rsplit("/", 1)[-1] for ref in schemas[name].get("oneOf", [])] or [name]
+            open_bodies.update(shape for shape in shapes if schemas[shape].get("additionalProperties") is not False)
+    assert open_bodies == set()
+
+
+def test_the_document_is_strict_openapi_3_0(document):
+    from drf_spectacular.validation import validate_schema
+
+    validate_schema(document)  # raises on anything OpenAPI 3.0's own JSON schema refuses
+
+
+def test_a_new_service_is_one_shape_per_auth_type(document):
+    schemas = document["components"]["schemas"]
+    body = schemas["ServiceInRequest"]
+    mapping = body["discriminator"]["mapping"]
+    assert body["discriminator"]["propertyName"] == "auth_type" and set(mapping) == set(AUTH_TYPES)
+    assert [branch["$ref"] for branch in body["oneOf"]] == list(mapping.values())
+    for auth_type, ref in mapping.items():
+        shape = schemas[ref.rsplit("/", 1)[-1]]
+        assert schemas[shape["properties"]["auth_type"]["$ref"].rsplit("/", 1)[-1]]["enum"] == [auth_type]
+        blocks = {block for block in sections() if block in shape["properties"]}
+        section = AUTH_TYPES[auth_type].section
+        assert blocks == ({section} if section else set()) and (section is None or section in shape["required"])
+    api_key, basic = schemas["ServiceInApiKey"]["properties"], schemas["ServiceInBasic"]["properties"]
+    assert api_key["parameters"]["minItems"] == 1 and basic["parameters"]["maxItems"] == 0
+    assert schemas[basic["param_type"]["allOf"][0]["$ref"].rsplit("/", 1)[-1]]["enum"] == ["header"]
+
+
+def test_a_client_is_one_of_the_pairs_the_server_takes(document):
+    schemas = document["components"]["schemas"]
+    pairs = [schemas[ref["$ref"].rsplit("/", 1)[-1]]["required"] for ref in schemas["ServiceClientInRequest"]["oneOf"]]
+    assert pairs == [list(pair) for pair in CLIENT_PAIRS]
+    assert ["client_id", "client_secret"] in pairs and ["consumer_key", "consumer_secret"] in pairs
+
+
+@pytest.mark.parametrize("url, accepted", [
+    ("https://api.example.com/v1?x=1#y", True), ("http://127.0.0.1:8080/", True), ("https://{subdomain}.example.com", True),
+    ("{instance_url}/services/data", True), ("https://user:pw@example.com/", False), ("ftp://example.com/", False),
+    ("https://", False), ("https://example.com/a b", False), ("example.com/x", False), ("https://exa mple.com", False),
+])
+def test_url_fields_publish_the_pattern_that_validates_them(document, url, accepted):
+    field = document["components"]["schemas"]["ServiceInOAuth2Config"]["properties"]["token_url"]
+    assert field["format"] == "uri-template" and field["pattern"] == URL_PATTERN
+    assert bool(re.search(field["pattern"], url)) is accepted
+    try:
+        TypeAdapter(Url).validate_python(url)
+    except ValidationError:
+        assert not accepted
+    else:
+        assert accepted
 
 
 def test_every_list_declares_its_page_parameters(document):
@@ -79,3 +132,21 @@ def test_answers_always_present_are_required(document):
     assert "authorize_url" in schemas["ConnectionWithLink"]["required"]
     body = schemas["InvokeOut"]["properties"]["body"]
     assert all(branch.get("type") != "array" or "items" in branch for branch in body["oneOf"])
+
+
+@pytest.mark.parametrize("declared, value", [
+    (HostPattern, "api.example.com"), (HostPattern, "*.example.com"), (HostPattern, "http://127.0.0.1:8080"),
+    (HostPattern, "a..b"), (HostPattern, "a:0"), (HostPattern, "a:65536"), (HostPattern, "-a"), (HostPattern, "user@a"),
+    (ValueTemplate, "Bearer {value}"), (ValueTemplate, "{value} {value}"), (ValueTemplate, "Key {other} {value}"),
+    (TokenTemplate, "{token_prefix} {access_token}"), (TokenTemplate, "{token_prefix} only"), (TokenTemplate, "x {a} {access_token}"),
+])
+def test_published_patterns_are_the_ones_that_validate(declared, value):
+    adapter = TypeAdapter(declared)
+    pattern = adapter.json_schema()["pattern"]
+    try:
+        adapter.validate_python(value)
+    except ValidationError:
+        accepted = False
+    else:
+        accepted = True
+    assert bool(re.search(pattern, value)) is accepted
