@@ -17,6 +17,7 @@ What it guarantees, and why:
 
 from __future__ import annotations
 
+import functools
 import heapq
 import ipaddress
 import itertools
@@ -320,6 +321,7 @@ class Destination:
     port: int
 
     @classmethod
+    @functools.lru_cache(maxsize=4096)  # every invoke reads its service's entries three times
     def parse(cls, entry: str) -> "Destination":
         """``host`` (https on 443) or ``scheme://host[:port]`` (see services_catalog.schema)."""
         match = HOST_ENTRY_RE.match(entry.strip().lower())
