@@ -141,6 +141,8 @@ class ServiceClient(EncryptedFieldsMixin, models.Model):
     service_link_name = models.CharField(max_length=50)
     client_id = models.CharField(max_length=500)
     client_secret_encrypted = models.TextField(blank=True, editable=False)
+    # eBay's RuName: sent as redirect_uri in place of the callback URL (oauth2.uses_redirect_name).
+    redirect_name = models.CharField(max_length=200, blank=True)
     # Set when the provider refused this client (invalid_client); cleared when it is set again.
     client_refused_at = models.DateTimeField(null=True, blank=True, editable=False)
     uid = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)

@@ -81,12 +81,13 @@ def with_client(service: ServiceDefinition, *, organisation: Organisation, custo
         if custom is None:
             custom = CustomService.objects.get(organisation=organisation, link_name=service.link_name)
         secret = custom.read_secret("client_secret")
-        client_id = None
+        client_id, extra = None, None
     else:
         client = ServiceClient.objects.filter(organisation=organisation, service_link_name=service.link_name).first()
         secret = client.read_secret("client_secret") if client else None
         client_id = client.client_id if client else None
-    return service.with_client(client_id, secret)
+        extra = {"redirect_name": client.redirect_name} if client else None
+    return service.with_client(client_id, secret, extra)
 
 
 def client_configured(service: ServiceDefinition) -> bool:

@@ -169,6 +169,11 @@ class _ServiceFields(Shape):
         return self.auth(self).client_field_names()
 
     @property
+    def client_extra_names(self) -> tuple[str, ...]:
+        """The organisation's client's other (non-secret) values this service needs."""
+        return self.auth(self).client_extra_names()
+
+    @property
     def provided_names(self) -> tuple[str, ...]:
         """Placeholders the provider fills (values kept from its answers)."""
         return self.auth.provided_names(self)
@@ -235,13 +240,16 @@ class _ServiceFields(Shape):
                 return f"The provider's values name a host outside this service's allowed hosts ({hostname_of(url)})."
         return None
 
-    def with_client(self, client_id: str | None, client_secret: str | None) -> "ServiceDefinition":
-        """Return a copy whose OAuth block carries this organisation's client."""
+    def with_client(self, client_id: str | None, client_secret: str | None, extra: Mapping[str, str] | None = None) -> "ServiceDefinition":
+        """Return a copy whose OAuth block carries this organisation's client (``extra``: its
+        other values the auth type names, such as eBay's ``redirect_name``)."""
         block = self.client
         if block is None:
             return self
         id_field, secret_field = self.client_fields
-        updated = block.model_copy(update={id_field: client_id or getattr(block, id_field), secret_field: client_secret})
+        changes = {id_field: client_id or getattr(block, id_field), secret_field: client_secret}
+        changes.update({name: value for name, value in (extra or {}).items() if value and name in self.client_extra_names})
+        updated = block.model_copy(update=changes)
         return self.model_copy(update={self.auth.section: updated})
 
     # -- in and out ---------------------------------------------------------------------

@@ -23,7 +23,7 @@ from services_catalog.schema import PARAM_TYPES, ServiceDefinition
 
 from ..auth.base import AuthType
 from ..auth.registry import AUTH_TYPES, sections
-from .service_serializers import CLIENT_FIELDS, CLIENT_PAIRS
+from .service_serializers import CLIENT_FIELDS, CLIENT_SHAPES
 
 DROPPED_KEYS = ("title", "propertyNames")
 COMPONENTS = "#/components/schemas/"
@@ -188,20 +188,22 @@ class ServiceClientInShape(OpenApiSerializerExtension):
 
     def map_serializer(self, auto_schema, direction):
         branches = []
-        for id_key, secret_key in CLIENT_PAIRS:
-            name = "ServiceClientIn" + "".join(part.capitalize() for part in secret_key.split("_"))
+        for keys in CLIENT_SHAPES:
+            name = "ServiceClientIn" + "".join(part.capitalize() for part in keys[-1].split("_"))
             fields = {}
-            for key, write_only in ((id_key, False), (secret_key, True)):
+            for key in keys:
+                write_only = key == keys[1]
                 pattern, max_length, _message = CLIENT_FIELDS[key]
                 fields[key] = {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": pattern}
                 if write_only:
                     fields[key]["writeOnly"] = True
             auto_schema.registry.register_on_missing(ResolvedComponent(
                 name=name, type=ResolvedComponent.SCHEMA, object=name,
-                schema={"type": "object", "properties": fields, "required": [id_key, secret_key], "additionalProperties": False},
+                schema={"type": "object", "properties": fields, "required": list(keys), "additionalProperties": False},
             ))
             branches.append({"$ref": COMPONENTS + name})
-        return {"oneOf": branches, "description": "The organisation's client: the id and secret fields its auth type names."}
+        return {"oneOf": branches, "description": "The organisation's client: the id and secret fields its auth type names "
+                "(and its redirect_name for a service that sends one: eBay's RuName)."}
 
 
 class ServiceOutShape(_ServiceShape):

@@ -18,6 +18,7 @@ from services_catalog.schema import ServiceDefinition, merge_changes
 from .. import services
 from ..auth.registry import sections
 from ..errors import ValidationFailed
+from ..auth.oauth2.config import REDIRECT_NAME_PATTERN
 from ..models import ServiceClient
 
 
@@ -72,10 +73,14 @@ CLIENT_FIELDS = {
     "consumer_secret": (ONE_LINE, 2000, ONE_LINE_MESSAGE),
     # A PEM key spans lines; the service definition checks it is one.
     "client_private_key": (r"^[^\x00]*\S[^\x00]*$", 16384, "Must be a PEM key of at most 16384 characters."),
+    "redirect_name": (REDIRECT_NAME_PATTERN, 200, "Must be a redirect URI name (letters, digits, '_', '-', '.', '~')."),
 }
 # The (id, secret) pairs a client is sent as, the one an auth type names for its service
 # (AuthType.client_field_names): OAuth 2.0, OAuth 2.0 with private_key_jwt, OAuth 1.0a.
 CLIENT_PAIRS = (("client_id", "client_secret"), ("client_id", "client_private_key"), ("consumer_key", "consumer_secret"))
+# A pair with the client's other values an auth type names (AuthType.client_extra_names):
+# eBay's RuName beside the id and secret.
+CLIENT_SHAPES = (*CLIENT_PAIRS, ("client_id", "client_secret", "redirect_name"))
 
 
 class ServiceClientInSerializer(serializers.Serializer):
@@ -92,8 +97,9 @@ class ServiceClientInSerializer(serializers.Serializer):
         if not isinstance(data, Mapping):
             raise ValidationFailed("Send the client as a JSON object.")
         id_key, secret_key = service.client_fields
-        errors = {key: ["Unknown field."] for key in data if key not in (id_key, secret_key)}
-        for key in (id_key, secret_key):
+        keys = (id_key, secret_key, *service.client_extra_names)
+        errors = {key: ["Unknown field."] for key in data if key not in keys}
+        for key in keys:
             value = data.get(key)
             pattern, max_length, message = CLIENT_FIELDS[key]
             if not isinstance(value, str) or not value.strip():
@@ -102,7 +108,8 @@ class ServiceClientInSerializer(serializers.Serializer):
                 errors[key] = [message]
         if errors:
             raise ValidationFailed("The client credentials are not valid.", fields=errors)
-        return {"client_id": data[id_key].strip(), "client_secret": data[secret_key]}
+        return {"client_id": data[id_key].strip(), "client_secret": data[secret_key],
+                **{key: data[key].strip() for key in service.client_extra_names}}
 
 
 class ServiceOutSerializer(serializers.Serializer):
@@ -120,6 +127,7 @@ class ServiceOutSerializer(serializers.Serializer):
             block["has_client_secret"] = bool(custom.client_secret_encrypted) if custom else bool(client and client.client_secret_encrypted)
             if client:
                 block[service.client_fields[0]] = client.client_id
+                block.update({name: client.redirect_name or None for name in service.client_extra_names})
         data["created_at"] = custom.created_at.isoformat().replace("+00:00", "Z") if custom else None
         return data
 

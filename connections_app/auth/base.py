@@ -83,6 +83,11 @@ class AuthType:
         secret slot may be a private key (``client_private_key``) rather than a secret."""
         return self.client_fields
 
+    def client_extra_names(self) -> tuple[str, ...]:
+        """Non-secret values of the organisation's client beside its id, in this service's
+        block (OAuth 2.0: eBay's ``redirect_name``)."""
+        return ()
+
     @property
     def client_optional(self) -> bool:
         """Whether connections work without the organisation's client (they prove themselves)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -10,6 +11,7 @@ from services_catalog import registry
 from services_catalog.schema import SchemaError, ServiceDefinition
 
 from .. import hot_cache, http, selectors
+from ..auth.oauth2.config import REDIRECT_NAME_PATTERN
 from ..errors import (
     Conflict,
     NotFound,
@@ -36,6 +38,9 @@ def _require_client(definition: ServiceDefinition, secret: str | None) -> None:
         raise ValidationFailed.field(f"{section}.{id_field}", "This field is required.")
     if not secret:
         raise ValidationFailed.field(f"{section}.{secret_field}", "This field is required.")
+    for name in definition.client_extra_names:
+        if not getattr(block, name):
+            raise ValidationFailed.field(f"{section}.{name}", "This field is required.")
 
 
 def custom_service_parse(data: Any) -> ServiceDefinition:
@@ -200,14 +205,20 @@ def _custom_for_write(organisation: Organisation, link_name: str, *, lock: bool)
     return custom
 
 
-def service_client_set(*, organisation: Organisation, actor, link_name: str, client_id: str, client_secret: str) -> ServiceClient:
-    """Store an organisation's OAuth client (or OAuth1 consumer) for a preconfigured service."""
+def service_client_set(
+    *, organisation: Organisation, actor, link_name: str, client_id: str, client_secret: str, redirect_name: str = "",
+) -> ServiceClient:
+    """Store an organisation's OAuth client (or OAuth1 consumer) for a preconfigured service
+    (``redirect_name``: eBay's RuName, for a service that sends one)."""
     service = service_for_client(organisation=organisation, link_name=link_name)
+    if "redirect_name" in service.client_extra_names and not re.fullmatch(REDIRECT_NAME_PATTERN, redirect_name or ""):
+        raise ValidationFailed.field("redirect_name", "Give the redirect URI name (letters, digits, '_', '-', '.', '~').")
     with transaction.atomic():
         client, _ = ServiceClient.objects.select_for_update().get_or_create(
             organisation=organisation, service_link_name=link_name, defaults={"client_id": client_id}
         )
         client.client_id = client_id
+        client.redirect_name = redirect_name if "redirect_name" in service.client_extra_names else ""
         client.write_secret("client_secret", client_secret)
         client.client_refused_at = None  # a new client: refreshes may try again
         client.save()

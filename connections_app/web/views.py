@@ -487,11 +487,13 @@ def service_client(request, membership, link_name: str):
         return not_found(request)
     client = selectors.service_clients(organisation=organisation).get(link_name)
     form = forms.ServiceClientForm(
-        request.POST or None, client_fields=service.client_fields, initial={"client_id": client.client_id if client else ""}
+        request.POST or None, client_fields=service.client_fields, extra_names=service.client_extra_names,
+        initial={"client_id": client.client_id if client else "", "redirect_name": client.redirect_name if client else ""},
     )
     submission = form_submit(request, form, lambda: services.service_client_set(
         organisation=organisation, actor=request.user, link_name=link_name,
         client_id=form.cleaned_data["client_id"], client_secret=form.cleaned_data["client_secret"],
+        **{name: form.cleaned_data[name] for name in service.client_extra_names},
     ))
     back_to = _back_to(request)
     if submission.done:

@@ -7,7 +7,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from connections_app.api.errors import ERROR_CODES
-from connections_app.api.service_serializers import CLIENT_PAIRS
+from connections_app.api.service_serializers import CLIENT_SHAPES
 from connections_app.auth.registry import AUTH_TYPES, sections
 from services_catalog.fields import URL_PATTERN, HostPattern, TokenTemplate, Url, ValueTemplate
 
@@ -73,8 +73,9 @@ def test_a_new_service_is_one_shape_per_auth_type(document):
 def test_a_client_is_one_of_the_pairs_the_server_takes(document):
     schemas = document["components"]["schemas"]
     pairs = [schemas[ref["$ref"].rsplit("/", 1)[-1]]["required"] for ref in schemas["ServiceClientInRequest"]["oneOf"]]
-    assert pairs == [list(pair) for pair in CLIENT_PAIRS]
+    assert pairs == [list(shape) for shape in CLIENT_SHAPES]
     assert ["client_id", "client_secret"] in pairs and ["consumer_key", "consumer_secret"] in pairs
+    assert ["client_id", "client_secret", "redirect_name"] in pairs  # eBay's RuName beside the client
 
 
 @pytest.mark.parametrize("url, accepted", [

@@ -96,6 +96,8 @@ def _oauth2_rules_hold(block: dict, scopes: list) -> bool:
         (grant != "authorization_code" or bool(block.get("authorize_url")))
         and (grant == "jwt_bearer" or (bool(block.get("client_id")) and bool(block.get(secret))))
         and (grant == "authorization_code" or not block.get("keep_from_callback"))
+        and (grant == "authorization_code" or not (block.get("uses_redirect_name") or block.get("redirect_name")))
+        and (bool(block.get("uses_redirect_name")) == bool(block.get("redirect_name")))
         and all(KEPT_PATH.fullmatch(path) for path in kept) and _unique(_kept_name(path) for path in kept)
         and not RESERVED_AUTHORIZE_PARAMS & set(authorize_params)
         and all(s.get("param", "scope") == "scope" or s["param"] not in RESERVED_AUTHORIZE_PARAMS | set(authorize_params) for s in scopes)

@@ -244,6 +244,9 @@ class OAuth2ServerControl(ServerControl):
         # query parameters of the consent redirect (realmId), as real providers send.
         self.token_response_extra: dict = {}
         self.callback_extra: dict = {}
+        # eBay's RuNames: a client registers a name as its redirect_uri (Authlib matches it
+        # exactly, as eBay does) and the browser is sent to the name's accept URL.
+        self.redirect_names: dict[str, str] = {}
         # JWT bearer: audiences accepted besides the token URL; subjects that exist.
         self.jwt_audiences: list[str] = []
         self.jwt_subjects: set[str] = {"tester@example.com"}
@@ -709,15 +712,23 @@ def create_oauth2_server(**options) -> tuple[Flask, OAuth2ServerControl]:
         if request.method == "POST":
             approved = request.form.get("confirm") == "yes"
             # grant_user=None makes Authlib redirect with error=access_denied.
-            return server.create_authorization_response(grant=grant, grant_user=TESTER if approved else None)
+            return to_accept_url(server.create_authorization_response(grant=grant, grant_user=TESTER if approved else None))
         if control.auto_approve:
             return with_callback_extra(server.create_authorization_response(grant=grant, grant_user=TESTER))
         requested = grant.request.payload.scope or grant.request.scope or ""
         scope_items = "\n".join(f'<li class="scope">{escape(s)}</li>' for s in (scope_to_list(requested) or []))
         return consent_page(grant.client.get_client_id(), "these scopes:", f'<ul id="scopes">\n{scope_items}\n</ul>\n')
 
+    def to_accept_url(response):
+        location = response.headers.get("Location", "")
+        for name, accept_url in control.redirect_names.items():
+            if location.startswith(name + "?"):
+                response.headers["Location"] = accept_url + location[len(name):]
+        return response
+
     def with_callback_extra(response):
-        if control.callback_extra and "code=" in response.headers.get("Location", ""):
+        location = to_accept_url(response).headers.get("Location", "")
+        if control.callback_extra and "code=" in location:
             from urllib.parse import urlencode
 
             response.headers["Location"] += "&" + urlencode(control.callback_extra)

@@ -19,6 +19,11 @@ def _pem(value: str) -> str:
     return value
 
 
+# eBay's RuName ("eBay Redirect URL name"): a name, not a URL, that the provider maps to the
+# accept URL its owner registered (set to the product's callback).
+REDIRECT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.~-]{0,199}$"
+RedirectName = Annotated[str, StringConstraints(pattern=REDIRECT_NAME_PATTERN)]
+
 PrivateKeyPem = Annotated[str, StringConstraints(min_length=1, max_length=KEY_MAX_CHARS), AfterValidator(_pem)]
 
 
@@ -42,6 +47,7 @@ RESERVED_AUTHORIZE_PARAMS = frozenset(
 
 
 class OAuth2Config(Shape):
+
     grant_type: Literal["authorization_code", "client_credentials", "jwt_bearer"] = "authorization_code"
     authorize_url: Url | None = None
     token_url: Annotated[Url, Field(title="Access token URL")]
@@ -56,6 +62,12 @@ class OAuth2Config(Shape):
     token_param: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,100}$", description="Query or form name of the token (param_type query/form).")] = "access_token"
     token_endpoint_auth_method: Literal["client_secret_post", "client_secret_basic", "private_key_jwt"] = "client_secret_post"
     authorize_params: StringMap = {}
+    uses_redirect_name: Annotated[StrictBool, Field(
+        title="Send a redirect URI name", description="eBay: the client's redirect_name (RuName) travels as redirect_uri "
+        "on the authorize and token requests instead of the callback URL; the provider then sends the browser to the "
+        "accept URL registered for that name, which must be the callback URL.")] = False
+    redirect_name: Annotated[RedirectName | None, Field(
+        title="Redirect URI name (RuName)", description="Part of the client (like client_id): eBay's RuName for this app.")] = None
     client_id: ClientId | None = None
     client_secret: Annotated[ClientSecret | None, SECRET_FIELD] = None
     client_private_key: Annotated[PrivateKeyPem | None, SECRET_FIELD] = None
@@ -72,6 +84,10 @@ class OAuth2Config(Shape):
     def _consistent(self) -> "OAuth2Config":
         if self.grant_type == "authorization_code" and not self.authorize_url:
             raise FieldError("authorize_url", "This field is required.")
+        if (self.uses_redirect_name or self.redirect_name) and self.grant_type != "authorization_code":
+            raise FieldError("uses_redirect_name", "Only an authorization_code grant sends a redirect URI.")
+        if self.redirect_name and not self.uses_redirect_name:
+            raise FieldError("uses_redirect_name", "Set it to send redirect_name.")
         if self.keep_from_callback and self.grant_type != "authorization_code":
             raise FieldError("keep_from_callback", "Only an authorization_code grant has a callback.")
         names = [kept_name(p) for p in (*self.keep_from_token_response, *self.keep_from_callback)]
@@ -83,3 +99,7 @@ class OAuth2Config(Shape):
         if self.refresh_url is None:
             object.__setattr__(self, "refresh_url", self.token_url)
         return self
+
+    def sent_redirect_uri(self, callback_url: str) -> str:
+        """What travels as ``redirect_uri``: the callback URL, or the client's redirect name."""
+        return self.redirect_name if self.uses_redirect_name and self.redirect_name else callback_url

@@ -18,7 +18,7 @@ from .jwt_bearer import JWT_BEARER_GRANT, assertion
 def authorization(config: OAuth2Config, *, state: str, redirect_uri: str, scope_params: dict[str, str]) -> ConsentStart:
     """The authorize URL, and what the callback needs back (the PKCE verifier)."""
     verifier = generate_token(64) if config.pkce else None
-    session = token_session(config, redirect_uri=redirect_uri, code_challenge_method="S256" if config.pkce else None)
+    session = token_session(config, redirect_uri=config.sent_redirect_uri(redirect_uri), code_challenge_method="S256" if config.pkce else None)
     extra = dict(config.authorize_params)
     extra.update(scope_params)
     url, _ = session.create_authorization_url(config.authorize_url, state=state, code_verifier=verifier, **extra)
@@ -26,7 +26,7 @@ def authorization(config: OAuth2Config, *, state: str, redirect_uri: str, scope_
 
 
 def exchange_code(config: OAuth2Config, *, code: str, code_verifier: str | None, redirect_uri: str) -> dict:
-    session = token_session(config, redirect_uri=redirect_uri)
+    session = token_session(config, redirect_uri=config.sent_redirect_uri(redirect_uri))
     return call_token_endpoint(
         session.fetch_token, config.token_url, grant_type="authorization_code", code=code,
         code_verifier=code_verifier, token_path=config.token_path,

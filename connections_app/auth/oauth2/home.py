@@ -58,6 +58,13 @@ class OAuth2(AuthType):
             return ("client_id", "client_private_key")
         return ("client_id", "client_secret")
 
+    def client_extra_names(self) -> tuple[str, ...]:
+        return ("redirect_name",) if self.service.oauth2.uses_redirect_name else ()
+
+    def client_configured(self) -> bool:
+        block = self.service.oauth2
+        return super().client_configured() and all(getattr(block, name) for name in self.client_extra_names())
+
     @property
     def client_optional(self) -> bool:
         # A JWT bearer connection proves itself with its own key; a client is optional.

@@ -18,9 +18,18 @@ class ServiceClientForm(DomainErrorsMixin, forms.Form):
     client_id = forms.CharField(label="Client ID", max_length=2000, widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
     client_secret = forms.CharField(label="Client secret", max_length=2000, strip=False, widget=secret_input())
 
-    def __init__(self, *args, client_fields: tuple[str, str] = ("client_id", "client_secret"), **kwargs):
-        """``client_fields``: the names the service's block gives its client (``consumer_key``)."""
+    redirect_name = forms.CharField(
+        label="Redirect URI name (RuName)", max_length=200,
+        help_text="The name the provider gave the redirect URL (eBay: RuName); set its accept URL to the redirect URI above.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args, client_fields: tuple[str, str] = ("client_id", "client_secret"), extra_names: tuple[str, ...] = (), **kwargs):
+        """``client_fields``: the names the service's block gives its client (``consumer_key``);
+        ``extra_names``: the client's other values the service needs (``redirect_name``)."""
         super().__init__(*args, **kwargs)
+        if "redirect_name" not in extra_names:
+            del self.fields["redirect_name"]
         self.block_names = dict(zip(client_fields, ("client_id", "client_secret")))
         for block_name, form_name in self.block_names.items():
             self.fields[form_name].label = in_words(block_name)

@@ -1,0 +1,105 @@
+"""OAuth 2.0 shapes declared as data in the ``oauth2`` block, each run end to end against
+the Authlib server in tests/servers: a redirect URI name sent in place of the callback
+(eBay's RuName)."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from connections_app.models import Connection
+from tests.catalog_entries import catalog_entry  # noqa: F401  (a fixture)
+from tests.factories import CALLBACK, give_consent, invoke
+
+pytestmark = pytest.mark.django_db
+
+CLIENT_ID, CLIENT_SECRET = "org-client", "org-client-secret-canary-9d2c"
+RUNAME = "Acme_Inc-AcmeInc-Conne-PRD-a1b2c3d4e"
+
+
+def _entry(server, link_name="shape_api", **oauth2) -> dict:
+    url = server.url
+    return {"link_name": link_name, "name": "Shape API", "auth_type": "oauth2", "allowed_hosts": ["127.0.0.1"],
+            "base_url": url, "scopes": [{"name": "read"}], "default_scopes": ["read"],
+            "oauth2": {"authorize_url": f"{url}/oauth/authorize", "token_url": f"{url}/oauth/token", **oauth2}}
+
+
+def _connect(admin, **extra) -> dict:
+    response = admin.post("/api/v1/connections/", {"name": "Shape", "link_name": "acme_main", "service": "shape_api",
+                                                  "scopes": ["read"], **extra}, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+# -- eBay: the RuName travels as redirect_uri ----------------------------------------------
+@pytest.fixture
+def ebay_like(oauth2_server, catalog_entry, admin):
+    """A catalog entry that sends a redirect name; the server knows the RuName only, and
+    sends the browser on to the accept URL registered for it: our callback."""
+    oauth2_server.auto_approve = True
+    oauth2_server.register_client(CLIENT_ID, CLIENT_SECRET, [RUNAME], scope="read", token_endpoint_auth_method="client_secret_basic")
+    oauth2_server.redirect_names[RUNAME] = CALLBACK
+    catalog_entry(_entry(oauth2_server, uses_redirect_name=True, token_endpoint_auth_method="client_secret_basic"))
+    return oauth2_server
+
+
+def test_the_runame_is_sent_as_redirect_uri_and_the_callback_still_finishes_consent(ebay_like, admin):
+    client = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_name": RUNAME}
+    response = admin.put("/api/v1/services/shape_api/client/", client, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["oauth2"]["redirect_name"] == RUNAME and response.json()["oauth2"]["uses_redirect_name"] is True
+    connection = _connect(admin)
+    callback = give_consent(Client(), connection["authorize_url"])
+    assert callback.status_code == 302 and Connection.objects.get(link_name="acme_main").status == "connected"
+    assert ebay_like.authorization_requests[-1]["args"]["redirect_uri"] == RUNAME
+    token_request = ebay_like.token_requests[-1]
+    assert token_request["form"]["redirect_uri"] == RUNAME and token_request["client_auth_method"] == "client_secret_basic"
+    assert ebay_like.grant_counts == {"authorization_code": 1}
+    envelope = invoke(admin, url="/api/me").json()
+    assert envelope["status_code"] == 200 and envelope["body"]["user"] == "tester"
+
+
+def test_a_forged_state_at_the_accept_url_is_still_refused(ebay_like, admin):
+    admin.put("/api/v1/services/shape_api/client/", {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                                                     "redirect_name": RUNAME}, format="json")
+    _connect(admin)
+    page = Client().get("/oauth/callback?code=abc&state=forged")
+    assert page.status_code == 400 and b"Unknown consent" in page.content
+    assert ebay_like.token_requests == []
+
+
+def test_a_client_without_its_runame_is_refused_and_consent_waits(ebay_like, admin):
+    response = admin.put("/api/v1/services/shape_api/client/", {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}, format="json")
+    assert response.status_code == 400 and "redirect_name" in response.json()["error"]["fields"]
+    bad = admin.put("/api/v1/services/shape_api/client/", {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                                                           "redirect_name": "https://evil.example/cb"}, format="json")
+    assert bad.status_code == 400 and "redirect_name" in bad.json()["error"]["fields"]
+
+
+def test_a_service_without_the_option_takes_no_redirect_name(oauth2_server, catalog_entry, admin):
+    catalog_entry(_entry(oauth2_server))
+    response = admin.put("/api/v1/services/shape_api/client/", {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                                                                "redirect_name": RUNAME}, format="json")
+    assert response.status_code == 400 and response.json()["error"]["fields"]["redirect_name"] == ["Unknown field."]
+
+
+def test_the_client_page_asks_for_the_runame(ebay_like, admin):
+    admin_browser = Client()
+    admin_browser.force_login(admin.user)
+    page = admin_browser.get("/services/shape_api/client/")
+    assert page.status_code == 200 and b'name="redirect_name"' in page.content
+    saved = admin_browser.post("/services/shape_api/client/", {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_name": RUNAME})
+    assert saved.status_code == 302
+    from connections_app.models import ServiceClient  # noqa: PLC0415
+
+    assert ServiceClient.objects.get(service_link_name="shape_api").redirect_name == RUNAME
+
+
+def test_a_redirect_name_is_only_for_the_code_grant():
+    from services_catalog.schema import SchemaError, ServiceDefinition  # noqa: PLC0415
+
+    data = {"link_name": "x_api", "name": "X", "auth_type": "oauth2", "base_url": "https://api.x.example",
+            "oauth2": {"grant_type": "client_credentials", "token_url": "https://x.example/token", "uses_redirect_name": True}}
+    with pytest.raises(SchemaError) as caught:
+        ServiceDefinition.from_dict(data, source="t")
+    assert caught.value.field == "oauth2.uses_redirect_name"
