@@ -140,6 +140,10 @@ class _ServiceFields(Shape):
             for placeholder in PLACEHOLDER_RE.findall(host):
                 if placeholder not in config_names:
                     raise FieldError("allowed_hosts", f"Placeholder {{{placeholder}}} is not a config field.")
+        for field_name, value in auth.templated_values(self):
+            for placeholder in PLACEHOLDER_RE.findall(value):
+                if placeholder not in config_names:
+                    raise FieldError(field_name, f"Placeholder {{{placeholder}}} is not a config field.")
         return self
 
     # -- what the rest of the code asks -------------------------------------------------
@@ -345,12 +349,13 @@ def _marked(annotation: Any, marker: type) -> bool:
 
 @functools.cache
 def _templated_fields(model: type[Shape]) -> tuple[tuple[str, str], ...]:
-    """(field name, "str" | "tuple" | "model") for each field that holds templated text."""
+    """(field name, "str" | "tuple" | "map" | "model") for each field that holds templated text."""
     out = []
     for name, info in model.model_fields.items():
         annotation = info.rebuild_annotation()
         if _marked(annotation, Templated):
-            out.append((name, "tuple" if typing.get_origin(info.annotation) is tuple else "str"))
+            origin = typing.get_origin(info.annotation)
+            out.append((name, "tuple" if origin is tuple else "map" if origin is dict else "str"))
         elif typing.get_origin(info.annotation) is not tuple and any(
             isinstance(a, type) and issubclass(a, Shape) for a in (info.annotation, *typing.get_args(info.annotation))
         ):
@@ -368,6 +373,8 @@ def _map_templated(model: Shape, fill) -> Any:
             changes[name] = fill(value)
         elif shape == "tuple":
             changes[name] = tuple(fill(v) for v in value)
+        elif shape == "map":
+            changes[name] = {k: fill(v) for k, v in value.items()}
         else:
             changes[name] = _map_templated(value, fill)
     return model.model_copy(update=changes)

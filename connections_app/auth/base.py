@@ -77,6 +77,12 @@ class AuthType:
         beside the config fields a person fills."""
         return ()
 
+    @classmethod
+    def templated_values(cls, service: "ServiceDefinition") -> list[tuple[str, str]]:
+        """(field, text) of this type's block whose {placeholders} must name config fields
+        (URLs and hosts are checked by the definition itself)."""
+        return []
+
     # -- the organisation's client -------------------------------------------------------
     def client_field_names(self) -> tuple[str, str] | None:
         """The (id, secret) fields of the organisation's client in this service's block: the

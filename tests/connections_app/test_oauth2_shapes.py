@@ -103,3 +103,70 @@ def test_a_redirect_name_is_only_for_the_code_grant():
     with pytest.raises(SchemaError) as caught:
         ServiceDefinition.from_dict(data, source="t")
     assert caught.value.field == "oauth2.uses_redirect_name"
+
+
+# -- Greenhouse: declared token-request parameters from the connection's config ------------
+@pytest.fixture
+def greenhouse_like(oauth2_server, catalog_entry, admin):
+    """A client-credentials entry whose token requests carry sub = the connection's user_id;
+    the server refuses a client-credentials request without the right sub."""
+    oauth2_server.register_client(CLIENT_ID, CLIENT_SECRET, [], scope="read", token_endpoint_auth_method="client_secret_basic")
+    oauth2_server.required_token_params = {"sub": "4242"}
+    entry = _entry(oauth2_server, grant_type="client_credentials", token_endpoint_auth_method="client_secret_basic",
+                   token_params={"sub": "{user_id}"})
+    del entry["oauth2"]["authorize_url"]
+    entry["config_fields"] = [{"name": "user_id", "display_name": "Greenhouse user ID", "pattern": "^[0-9]{1,20}$"}]
+    catalog_entry(entry)
+    response = admin.put("/api/v1/services/shape_api/client/", {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}, format="json")
+    assert response.status_code == 200, response.content
+    return oauth2_server
+
+
+def test_the_token_request_carries_sub_from_the_connection_and_the_invoke_works(greenhouse_like, admin):
+    connection = _connect(admin, config={"user_id": "4242"})
+    assert connection["status"] == "connected", connection
+    [token_request] = greenhouse_like.token_requests
+    assert token_request["form"]["sub"] == "4242" and token_request["form"]["grant_type"] == "client_credentials"
+    assert token_request["client_auth_method"] == "client_secret_basic"
+    assert greenhouse_like.grant_counts == {"client_credentials": 1}
+    envelope = invoke(admin, url="/api/me").json()
+    assert envelope["status_code"] == 200 and envelope["body"]["client_id"] == CLIENT_ID
+
+
+def test_the_server_refuses_a_wrong_sub(greenhouse_like, admin):
+    connection = _connect(admin, config={"user_id": "7"})
+    assert connection["status"] != "connected" and greenhouse_like.grant_counts == {}
+    assert "invalid_request" in Connection.objects.get(link_name="acme_main").error
+
+
+def test_a_connection_without_the_user_id_is_refused_with_a_clear_error(greenhouse_like, admin):
+    response = admin.post("/api/v1/connections/", {"name": "Shape", "link_name": "acme_main", "service": "shape_api",
+                                                  "scopes": ["read"]}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["config.user_id"] == ["This field is required."]
+    assert greenhouse_like.token_requests == []
+
+
+def test_a_token_param_without_its_config_value_refuses_the_token_request():
+    from connections_app.auth.oauth2 import grants  # noqa: PLC0415
+    from connections_app.auth.oauth2.config import OAuth2Config  # noqa: PLC0415
+    from connections_app.auth.token_calls import RefreshFailed  # noqa: PLC0415
+
+    config = OAuth2Config(grant_type="client_credentials", token_url="https://x.example/token", token_params={"sub": "{user_id}"})
+    with pytest.raises(RefreshFailed) as caught:
+        grants.token_params(config)
+    assert caught.value.terminal and "user_id" in caught.value.message
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"grant_type": "password"}, "oauth2.token_params"), ({"Client_Secret": "x"}, "oauth2.token_params"),
+    ({"sub": "{nobody}"}, "oauth2.token_params.sub"), ({"bad name": "x"}, "oauth2.token_params.bad name"),
+])
+def test_token_params_may_not_override_the_grant_or_name_unknown_values(params, field):
+    from services_catalog.schema import SchemaError, ServiceDefinition  # noqa: PLC0415
+
+    data = {"link_name": "x_api", "name": "X", "auth_type": "oauth2", "base_url": "https://api.x.example",
+            "oauth2": {"grant_type": "client_credentials", "token_url": "https://x.example/token", "token_params": params}}
+    with pytest.raises(SchemaError) as caught:
+        ServiceDefinition.from_dict(data, source="t")
+    assert field in caught.value.errors, caught.value.errors

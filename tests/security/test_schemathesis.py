@@ -76,6 +76,11 @@ PLACEHOLDER = re.compile(r"\{[a-z][a-z0-9_]*\}")
 KEPT_PATH = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,59}(\.[A-Za-z][A-Za-z0-9_]{0,59}){0,3}")
 RESERVED_HEADERS = {"authorization", "host", "cookie", "content-length", "transfer-encoding"}
 RESERVED_AUTHORIZE_PARAMS = {"response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method"}
+TOKEN_PARAM = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,99}")
+RESERVED_TOKEN_PARAMS = {
+    "grant_type", "client_id", "client_secret", "code", "redirect_uri", "code_verifier", "refresh_token", "scope",
+    "assertion", "client_assertion", "client_assertion_type", "username", "password", "token", "token_type_hint",
+}
 
 
 def _unique(values) -> bool:
@@ -98,6 +103,7 @@ def _oauth2_rules_hold(block: dict, scopes: list) -> bool:
         and (grant == "authorization_code" or not block.get("keep_from_callback"))
         and (grant == "authorization_code" or not (block.get("uses_redirect_name") or block.get("redirect_name")))
         and (bool(block.get("uses_redirect_name")) == bool(block.get("redirect_name")))
+        and all(TOKEN_PARAM.fullmatch(name) and name.lower() not in RESERVED_TOKEN_PARAMS for name in block.get("token_params", {}))
         and all(KEPT_PATH.fullmatch(path) for path in kept) and _unique(_kept_name(path) for path in kept)
         and not RESERVED_AUTHORIZE_PARAMS & set(authorize_params)
         and all(s.get("param", "scope") == "scope" or s["param"] not in RESERVED_AUTHORIZE_PARAMS | set(authorize_params) for s in scopes)
@@ -109,7 +115,7 @@ def cross_field_rules_hold(body: dict) -> bool:
     scopes, blocks = body.get("scopes", []), [v for k, v in body.items() if k in ("oauth1", "oauth2", "aws")]
     maps = [body.get("default_headers", {}), *(m for b in blocks for m in (b.get("authorize_params"), b.get("assertion_claims")) if m)]
     templated = [body.get("base_url"), body.get("sample_url"), (body.get("verify") or {}).get("path"), *body.get("allowed_hosts", []),
-                 *((body.get("aws") or {}).get(k) for k in ("service", "region"))]
+                 *((body.get("aws") or {}).get(k) for k in ("service", "region")), *(body.get("oauth2") or {}).get("token_params", {}).values()]
     return (
         _unique(p["key"].lower() for p in body.get("parameters", [])) and _unique(s["name"] for s in scopes)
         and set(body.get("default_scopes", [])) <= {s["name"] for s in scopes}

@@ -247,6 +247,9 @@ class OAuth2ServerControl(ServerControl):
         # eBay's RuNames: a client registers a name as its redirect_uri (Authlib matches it
         # exactly, as eBay does) and the browser is sent to the name's accept URL.
         self.redirect_names: dict[str, str] = {}
+        # Parameters every client-credentials request must carry, with these values
+        # (Greenhouse's sub: the user the token acts as); otherwise invalid_request.
+        self.required_token_params: dict[str, str] = {}
         # JWT bearer: audiences accepted besides the token URL; subjects that exist.
         self.jwt_audiences: list[str] = []
         self.jwt_subjects: set[str] = {"tester@example.com"}
@@ -454,6 +457,13 @@ def _make_grants(control: OAuth2ServerControl):
 
     class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+
+        def validate_token_request(self):
+            super().validate_token_request()
+            data = self.request.payload.data
+            for name, value in control.required_token_params.items():
+                if data.get(name) != value:
+                    raise InvalidRequestError(f"Missing or wrong '{name}'")
 
     class JWTGrant(JWTBearerGrant):
         """RFC 7523 section 2.1: the issuer is a registered client; its public key verifies

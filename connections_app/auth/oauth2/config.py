@@ -7,7 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StrictBool, StringConstraints, model_validator
 
-from services_catalog.fields import SECRET_FIELD, ClientId, ClientSecret, FieldError, Shape, StringMap, TokenTemplate, Url
+from services_catalog.fields import (
+    SECRET_FIELD, TEMPLATED, ClientId, ClientSecret, FieldError, OneLine, Shape, StringMap, TokenTemplate, Url,
+)
 
 KEY_MAX_CHARS = 16384
 ASSERTION_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384")
@@ -46,6 +48,25 @@ RESERVED_AUTHORIZE_PARAMS = frozenset(
 )
 
 
+# What the token requests set themselves (RFC 6749, 7523, 7636); token_params may not.
+RESERVED_TOKEN_PARAMS = frozenset({
+    "grant_type", "client_id", "client_secret", "code", "redirect_uri", "code_verifier", "refresh_token", "scope",
+    "assertion", "client_assertion", "client_assertion_type", "username", "password", "token", "token_type_hint",
+})
+TOKEN_PARAM_NAME = r"[A-Za-z][A-Za-z0-9_.-]{0,99}"
+
+
+def _token_param_name(value: str) -> str:
+    # Checked by a validator, not a pattern: OpenAPI 3.0 has no patternProperties.
+    if not re.fullmatch(TOKEN_PARAM_NAME, value):
+        raise ValueError(f"{value!r} is not a parameter name (a letter, then letters, digits, '_', '.', '-').")
+    return value
+
+
+# Values may hold {placeholders} filled from the connection's config (Greenhouse: "{user_id}").
+TokenParams = dict[Annotated[str, AfterValidator(_token_param_name)], Annotated[OneLine, TEMPLATED]]
+
+
 class OAuth2Config(Shape):
 
     grant_type: Literal["authorization_code", "client_credentials", "jwt_bearer"] = "authorization_code"
@@ -62,6 +83,8 @@ class OAuth2Config(Shape):
     token_param: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,100}$", description="Query or form name of the token (param_type query/form).")] = "access_token"
     token_endpoint_auth_method: Literal["client_secret_post", "client_secret_basic", "private_key_jwt"] = "client_secret_post"
     authorize_params: StringMap = {}
+    token_params: Annotated[TokenParams, Field(description="Sent in the body of every token request of the grant; "
+                                                           "{placeholders} from the connection's config (Greenhouse: sub: \"{user_id}\").")] = {}
     uses_redirect_name: Annotated[StrictBool, Field(
         title="Send a redirect URI name", description="eBay: the client's redirect_name (RuName) travels as redirect_uri "
         "on the authorize and token requests instead of the callback URL; the provider then sends the browser to the "
@@ -96,6 +119,9 @@ class OAuth2Config(Shape):
         reserved = sorted(RESERVED_AUTHORIZE_PARAMS & set(self.authorize_params))
         if reserved:
             raise FieldError("authorize_params", f"May not set {', '.join(reserved)}.")
+        reserved = sorted(RESERVED_TOKEN_PARAMS & {name.lower() for name in self.token_params})
+        if reserved:
+            raise FieldError("token_params", f"May not set {', '.join(reserved)}.")
         if self.refresh_url is None:
             object.__setattr__(self, "refresh_url", self.token_url)
         return self

@@ -4,8 +4,12 @@ credentials; JWT bearer, RFC 7523) and RFC 7009 revocation."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import requests
 from authlib.common.security import generate_token
+
+from services_catalog.fields import PLACEHOLDER_RE
 
 from ...errors import ConnectionsError
 from ..token_calls import ConsentStart, RefreshFailed
@@ -29,7 +33,7 @@ def exchange_code(config: OAuth2Config, *, code: str, code_verifier: str | None,
     session = token_session(config, redirect_uri=config.sent_redirect_uri(redirect_uri))
     return call_token_endpoint(
         session.fetch_token, config.token_url, grant_type="authorization_code", code=code,
-        code_verifier=code_verifier, token_path=config.token_path,
+        code_verifier=code_verifier, token_path=config.token_path, **token_params(config),
     )
 
 
@@ -37,7 +41,9 @@ def refresh(config: OAuth2Config, refresh_token: str | None) -> dict:
     if not refresh_token:
         raise RefreshFailed("The provider gave no refresh token; reconnect to get a new access token.", terminal=True)
     session = token_session(config)
-    return call_token_endpoint(session.refresh_token, config.refresh_url, refresh_token=refresh_token, token_path=config.token_path)
+    return call_token_endpoint(
+        session.refresh_token, config.refresh_url, refresh_token=refresh_token, token_path=config.token_path, **token_params(config),
+    )
 
 
 def own_token(config: OAuth2Config, *, scope: str | None, credentials: dict) -> dict:
@@ -45,14 +51,28 @@ def own_token(config: OAuth2Config, *, scope: str | None, credentials: dict) -> 
     ``jwt_bearer`` with a fresh assertion signed by the connection's key."""
     if config.grant_type != "jwt_bearer":
         session = token_session(config, scope=scope)
-        return call_token_endpoint(session.fetch_token, config.token_url, grant_type="client_credentials")
+        return call_token_endpoint(session.fetch_token, config.token_url, grant_type="client_credentials", **token_params(config))
     try:
         signed = assertion(config, credentials, scope)
     except ValueError as exc:
         raise RefreshFailed(str(exc), terminal=True) from None
     session = token_session(config, scope=scope if config.assertion_scope == "form" else None)
     extra = {} if has_client(config) else {"auth": NoClientAuth()}
-    return call_token_endpoint(session.fetch_token, config.token_url, grant_type=JWT_BEARER_GRANT, assertion=signed, **extra)
+    return call_token_endpoint(
+        session.fetch_token, config.token_url, grant_type=JWT_BEARER_GRANT, assertion=signed, **extra, **token_params(config),
+    )
+
+
+def token_params(config: OAuth2Config) -> dict[str, str]:
+    """The entry's ``token_params`` (filled from the connection's config by ``with_config``)
+    as Authlib's ``body``, to which it adds the grant's own parameters: passed as keywords,
+    a name such as ``auth`` or ``timeout`` would be taken for one of Authlib's arguments. One
+    whose config value is missing refuses the request (terminal: an admin must give it)."""
+    for name, value in config.token_params.items():
+        missing = PLACEHOLDER_RE.findall(value)
+        if missing:
+            raise RefreshFailed(f"The token parameter {name} needs the connection's config value {missing[0]}.", terminal=True)
+    return {"body": urlencode(config.token_params)} if config.token_params else {}
 
 
 def revoke(config: OAuth2Config, credentials: dict) -> list[str]:

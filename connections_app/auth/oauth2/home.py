@@ -45,6 +45,10 @@ class OAuth2(AuthType):
                 raise FieldError(f"scopes[{i}].param", f"{scope.param} is set by the consent flow or authorize_params.")
 
     @classmethod
+    def templated_values(cls, service) -> list[tuple[str, str]]:
+        return [(f"oauth2.token_params.{name}", value) for name, value in service.oauth2.token_params.items()]
+
+    @classmethod
     def provided_names(cls, service) -> tuple[str, ...]:
         config = service.oauth2
         return tuple(kept_name(p) for p in (*config.keep_from_token_response, *config.keep_from_callback)) if config else ()
