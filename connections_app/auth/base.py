@@ -95,6 +95,12 @@ class AuthType:
         return ()
 
     @property
+    def client_per_call(self) -> bool:
+        """Whether every call uses the organisation's client (OAuth 1.0a signs with it; an
+        OAuth 2.0 service may send it in headers): invoke then reads it, decrypted, per call."""
+        return False
+
+    @property
     def client_optional(self) -> bool:
         """Whether connections work without the organisation's client (they prove themselves)."""
         return False

@@ -100,6 +100,10 @@ class OAuth1(AuthType):
         return OAuth1TokenSession(config.consumer_key, config.consumer_secret, signature_method=config.signature_method, **kwargs)
 
     # -- use ------------------------------------------------------------------------------
+    @property
+    def client_per_call(self) -> bool:
+        return True  # every request is signed with the consumer secret
+
     def build_auth(self, credentials: dict) -> OAuth1Auth:
         config = self.service.oauth1
         return OAuth1Auth(

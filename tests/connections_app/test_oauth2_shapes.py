@@ -1,6 +1,7 @@
 """OAuth 2.0 shapes declared as data in the ``oauth2`` block, each run end to end against
 the Authlib server in tests/servers: a redirect URI name sent in place of the callback
-(eBay's RuName)."""
+(eBay's RuName), token-request parameters from the connection's config (Greenhouse's sub),
+headers made from the organisation's client on every call (Etsy's x-api-key)."""
 
 from __future__ import annotations
 
@@ -167,6 +168,68 @@ def test_token_params_may_not_override_the_grant_or_name_unknown_values(params, 
 
     data = {"link_name": "x_api", "name": "X", "auth_type": "oauth2", "base_url": "https://api.x.example",
             "oauth2": {"grant_type": "client_credentials", "token_url": "https://x.example/token", "token_params": params}}
+    with pytest.raises(SchemaError) as caught:
+        ServiceDefinition.from_dict(data, source="t")
+    assert field in caught.value.errors, caught.value.errors
+
+
+# -- Etsy: the client id and secret in a header on every call --------------------------------
+ETSY_SECRET = "etsy-shared-secret-canary-41c7"
+
+
+@pytest.fixture
+def etsy_like(oauth2_server, loopback_service, admin, httpbin_server, upstream):
+    """Etsy's shape: a public client (client_id alone at the token endpoint) with PKCE, whose
+    id and secret travel together in x-api-key on every call."""
+    oauth2_server.auto_approve = True
+    oauth2_server.require_pkce = True
+    oauth2_server.register_client("etsy-keystring", ETSY_SECRET, [CALLBACK], scope="read", token_endpoint_auth_method="none")
+    loopback_service(admin, "shape_api", auth_type="oauth2", base_url=httpbin_server.url, scopes=[{"name": "read"}], oauth2={
+        "authorize_url": f"{oauth2_server.url}/oauth/authorize", "token_url": f"{oauth2_server.url}/oauth/token",
+        "token_endpoint_auth_method": "none", "client_id": "etsy-keystring", "client_secret": ETSY_SECRET,
+        "client_headers": {"x-api-key": "{client_id}:{client_secret}"}})
+    give_consent(Client(), _connect(admin)["authorize_url"])
+    assert Connection.objects.get(link_name="acme_main").status == "connected"
+    [token_request] = oauth2_server.token_requests
+    assert token_request["client_auth_method"] == "none" and token_request["form"]["client_id"] == "etsy-keystring"
+    assert token_request["form"]["code_verifier"] and "client_secret" not in token_request["form"]
+    return oauth2_server
+
+
+def test_every_call_carries_the_client_header_beside_the_token(etsy_like, admin, upstream):
+    answer = invoke(admin, url=f"{upstream.url}/anything")
+    assert answer.json()["status_code"] == 200, answer.json()
+    seen = upstream.requests[-1]["headers"]
+    assert seen["X-Api-Key"] == f"etsy-keystring:{ETSY_SECRET}"
+    token = Connection.objects.get(link_name="acme_main").credentials["access_token"]
+    assert seen["Authorization"] == f"Bearer {token}"
+    assert ETSY_SECRET not in answer.content.decode() and token not in answer.content.decode()
+
+
+def test_httpbin_sees_both_headers_and_the_echo_is_scrubbed(etsy_like, admin):
+    answer = invoke(admin, url="/headers")
+    headers = answer.json()["body"]["headers"]
+    assert headers["X-Api-Key"] == "[redacted]" and headers["Authorization"].startswith("Bearer ")
+    assert ETSY_SECRET not in answer.content.decode()
+    service = admin.get("/api/v1/services/shape_api/").json()
+    assert service["oauth2"]["client_headers"] == {"x-api-key": "{client_id}:{client_secret}"}
+    assert ETSY_SECRET not in str(service)
+
+
+def test_a_caller_cannot_set_the_client_header(etsy_like, admin):
+    answer = invoke(admin, url="/headers", headers={"X-API-Key": "mine"})
+    assert answer.status_code == 400 and "headers" in str(answer.json()["error"]["fields"])
+
+
+@pytest.mark.parametrize("headers, field", [
+    ({"x-api-key": "{client_id}:{access_token}"}, "oauth2.client_headers.x-api-key"),
+    ({"Authorization": "{client_id}"}, "oauth2.client_headers"), ({"bad header": "x"}, "oauth2.client_headers.bad header"),
+])
+def test_client_headers_name_only_the_client(headers, field):
+    from services_catalog.schema import SchemaError, ServiceDefinition  # noqa: PLC0415
+
+    data = {"link_name": "x_api", "name": "X", "auth_type": "oauth2", "base_url": "https://api.x.example",
+            "oauth2": {"grant_type": "client_credentials", "token_url": "https://x.example/token", "client_headers": headers}}
     with pytest.raises(SchemaError) as caught:
         ServiceDefinition.from_dict(data, source="t")
     assert field in caught.value.errors, caught.value.errors

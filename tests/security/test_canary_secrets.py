@@ -32,6 +32,7 @@ CANARIES = {
     "consumer_secret": "canary-consumersecret-9e107d9d372bb682",
     "aws_secret": "canary-awssecret-1f0e3dad99908345",
     "aws_session": "canary-awssession-8f14e45fceea167a",
+    "client_header": "canary-clientheader-c9f0f895fb98ab91",
 }
 
 
@@ -119,6 +120,23 @@ def test_no_secret_leaks_anywhere(admin, upstream, servers, caplog, monkeypatch,
         "access_key_id": "AKIACANARY000001", "secret_access_key": CANARIES["aws_secret"], "session_token": CANARIES["aws_session"]}})
     call("post", "/api/v1/invoke/", {"connection": "aws_main", "url": "/anything", "method": "POST", "json": {"a": 1}})
 
+    # An OAuth client sent in a header on every call (Etsy's x-api-key): the upstream echoes it.
+    oauth2.register_client("hdr", CANARIES["client_header"], [], scope="read", grant_types=["client_credentials"])
+    call("post", "/api/v1/services/", {"link_name": "hdr1", "name": "HDR", "auth_type": "oauth2", "base_url": upstream.url,
+                                       "allowed_hosts": ["127.0.0.1"], "scopes": [{"name": "read"}],
+                                       "oauth2": {"grant_type": "client_credentials", "token_url": f"{oauth2.url}/oauth/token",
+                                                  "client_id": "hdr", "client_secret": CANARIES["client_header"],
+                                                  "client_headers": {"x-api-key": "{client_id}:{client_secret}"}}})
+    call("post", "/api/v1/connections/", {"name": "H", "link_name": "hdr_main", "service": "hdr1", "scopes": ["read"]})
+    echoed = call("post", "/api/v1/invoke/", {"connection": "hdr_main", "url": "/anything"})
+    assert echoed.json()["status_code"] == 200, echoed.content
+    assert upstream.requests[-1]["headers"]["X-Api-Key"] == "hdr:" + CANARIES["client_header"]  # it did travel
+    call("post", "/api/v1/invoke/", {"connection": "hdr_main", "url": "/anything", "headers": {"X-Api-Key": "mine"}})
+    call("get", "/api/v1/services/hdr1/")
+    seen.append(browser.get("/connections/hdr_main/").content)
+    seen.append(browser.get("/services/hdr1/edit/").content)
+    hdr_token = Connection.objects.get(link_name="hdr_main").credentials["access_token"]
+
     # A service account (JWT bearer grant), a refused key, and private_key_jwt client auth.
     from tests.factories import new_key  # noqa: PLC0415
     from tests.servers.oauth2_server import JWT_BEARER  # noqa: PLC0415
@@ -162,7 +180,7 @@ def test_no_secret_leaks_anywhere(admin, upstream, servers, caplog, monkeypatch,
     secrets = [
         *CANARIES.values(), CANARIES["password"] + "x", verifier, token_secret,
         first_tokens["access_token"], first_tokens["refresh_token"], second_tokens["access_token"], second_tokens["refresh_token"],
-        sa_token, *key_bodies,
+        sa_token, *key_bodies, hdr_token, "hdr:" + CANARIES["client_header"],
     ]
     logs = caplog.text
     assert "refresh" in logs.lower() or logs  # logging really ran at DEBUG

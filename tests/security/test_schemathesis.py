@@ -92,7 +92,7 @@ def _kept_name(path: str) -> str:
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", path).replace(".", "_").lower()
 
 
-def _oauth2_rules_hold(block: dict, scopes: list) -> bool:
+def _oauth2_rules_hold(block: dict, scopes: list, param_type: str) -> bool:
     grant = block.get("grant_type") or "authorization_code"
     secret = "client_private_key" if block.get("token_endpoint_auth_method") == "private_key_jwt" else "client_secret"
     kept = [*block.get("keep_from_token_response", []), *block.get("keep_from_callback", [])]
@@ -104,6 +104,10 @@ def _oauth2_rules_hold(block: dict, scopes: list) -> bool:
         and (grant == "authorization_code" or not (block.get("uses_redirect_name") or block.get("redirect_name")))
         and (bool(block.get("uses_redirect_name")) == bool(block.get("redirect_name")))
         and all(TOKEN_PARAM.fullmatch(name) and name.lower() not in RESERVED_TOKEN_PARAMS for name in block.get("token_params", {}))
+        and (not block.get("client_headers") or param_type == "header")
+        and all(re.fullmatch(r"[A-Za-z0-9-]{1,100}", name)
+                and name.lower() not in RESERVED_HEADERS | {block.get("token_header", "Authorization").lower()}
+                for name in block.get("client_headers", {}))
         and all(KEPT_PATH.fullmatch(path) for path in kept) and _unique(_kept_name(path) for path in kept)
         and not RESERVED_AUTHORIZE_PARAMS & set(authorize_params)
         and all(s.get("param", "scope") == "scope" or s["param"] not in RESERVED_AUTHORIZE_PARAMS | set(authorize_params) for s in scopes)
@@ -123,7 +127,7 @@ def cross_field_rules_hold(body: dict) -> bool:
         and all(key and not re.search(r"[\r\n\x00]", key) for m in maps for key in m)
         and not any(PLACEHOLDER.search(value) for value in templated if value)
         and (body["auth_type"] != "oauth1" or all(body["oauth1"].get(k) for k in ("consumer_key", "consumer_secret")))
-        and (body["auth_type"] != "oauth2" or _oauth2_rules_hold(body["oauth2"], scopes))
+        and (body["auth_type"] != "oauth2" or _oauth2_rules_hold(body["oauth2"], scopes, body.get("param_type", "header")))
     )
 
 

@@ -1,7 +1,8 @@
 """How the product's requests to a token endpoint authenticate the organisation's client:
 ``client_secret_post`` / ``client_secret_basic``, ``private_key_jwt`` (RFC 7523 section
-2.2, a JWT signed by the client's key), or nothing (a JWT bearer request whose assertion is
-the only proof)."""
+2.2, a JWT signed by the client's key), ``none`` (a public client: its client_id in the
+body, Authlib's own method; Etsy), or nothing (a JWT bearer request whose assertion is the
+only proof)."""
 
 from __future__ import annotations
 

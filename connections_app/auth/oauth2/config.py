@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, StrictBool, StringConstraints, model_validator
 
 from services_catalog.fields import (
-    SECRET_FIELD, TEMPLATED, ClientId, ClientSecret, FieldError, OneLine, Shape, StringMap, TokenTemplate, Url,
+    FORBIDDEN_DEFAULT_HEADERS, SECRET_FIELD, TEMPLATED, ClientId, ClientSecret, FieldError, OneLine, Published, Shape, StringMap,
+    TokenTemplate, Url,
 )
 
 KEY_MAX_CHARS = 16384
@@ -63,6 +64,30 @@ def _token_param_name(value: str) -> str:
     return value
 
 
+# A header sent on every call beside the token, made from the organisation's client (Etsy's
+# x-api-key: "{client_id}:{client_secret}"): its name, and a one-line value whose only
+# placeholders are those two.
+CLIENT_HEADER_NAME = r"[A-Za-z0-9-]{1,100}"
+CLIENT_HEADER_PATTERN = r"^(?:[^\r\n\x00{}]|[{]client_id[}]|[{]client_secret[}])+$"
+
+
+def _client_header_name(value: str) -> str:
+    if not re.fullmatch(CLIENT_HEADER_NAME, value):
+        raise ValueError(f"{value!r} is not a header name (letters, digits and '-').")
+    return value
+
+
+def _client_header_value(value: str) -> str:
+    if not re.fullmatch(CLIENT_HEADER_PATTERN, value):
+        raise ValueError("Must be one line whose only placeholders are {client_id} and {client_secret}.")
+    return value
+
+
+ClientHeaders = dict[
+    Annotated[str, AfterValidator(_client_header_name)],
+    Annotated[str, StringConstraints(max_length=500), AfterValidator(_client_header_value), Published(CLIENT_HEADER_PATTERN)],
+]
+
 # Values may hold {placeholders} filled from the connection's config (Greenhouse: "{user_id}").
 TokenParams = dict[Annotated[str, AfterValidator(_token_param_name)], Annotated[OneLine, TEMPLATED]]
 
@@ -81,7 +106,13 @@ class OAuth2Config(Shape):
     token_header: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,100}$", description="Header the token travels in (param_type header).")] = "Authorization"
     token_template: Annotated[TokenTemplate, Field(description="What travels in token_header.")] = "{token_prefix} {access_token}"
     token_param: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,100}$", description="Query or form name of the token (param_type query/form).")] = "access_token"
-    token_endpoint_auth_method: Literal["client_secret_post", "client_secret_basic", "private_key_jwt"] = "client_secret_post"
+    client_headers: Annotated[ClientHeaders, Field(description="Headers sent on every call beside the token, made from the "
+                                                               "organisation's client (Etsy: x-api-key: \"{client_id}:{client_secret}\"); "
+                                                               "the secret is read only for the call and scrubbed from answers.")] = {}
+    token_endpoint_auth_method: Annotated[
+        Literal["client_secret_post", "client_secret_basic", "private_key_jwt", "none"],
+        Field(description="none: client_id alone in the token request body (a public client with PKCE: Etsy)."),
+    ] = "client_secret_post"
     authorize_params: StringMap = {}
     token_params: Annotated[TokenParams, Field(description="Sent in the body of every token request of the grant; "
                                                            "{placeholders} from the connection's config (Greenhouse: sub: \"{user_id}\").")] = {}
@@ -119,6 +150,10 @@ class OAuth2Config(Shape):
         reserved = sorted(RESERVED_AUTHORIZE_PARAMS & set(self.authorize_params))
         if reserved:
             raise FieldError("authorize_params", f"May not set {', '.join(reserved)}.")
+        taken = {*FORBIDDEN_DEFAULT_HEADERS, self.token_header.lower()}
+        clashing = sorted(name for name in self.client_headers if name.lower() in taken)
+        if clashing:
+            raise FieldError("client_headers", f"{', '.join(clashing)} cannot be a client header.")
         reserved = sorted(RESERVED_TOKEN_PARAMS & {name.lower() for name in self.token_params})
         if reserved:
             raise FieldError("token_params", f"May not set {', '.join(reserved)}.")

@@ -40,6 +40,8 @@ class OAuth2(AuthType):
             if kept & set(re.findall(r"\{([a-z][a-z0-9_]*)\}", host)):
                 raise FieldError("allowed_hosts", "A value kept from the provider cannot name an allowed host; list the hosts it may be.")
 
+        if service.oauth2.client_headers and service.param_type != "header":
+            raise FieldError("oauth2.client_headers", "Client headers need param_type header.")
         for i, scope in enumerate(service.scopes):
             if scope.param != "scope" and scope.param in RESERVED_AUTHORIZE_PARAMS | set(service.oauth2.authorize_params):
                 raise FieldError(f"scopes[{i}].param", f"{scope.param} is set by the consent flow or authorize_params.")
@@ -61,6 +63,10 @@ class OAuth2(AuthType):
         if self.service.oauth2.token_endpoint_auth_method == "private_key_jwt":
             return ("client_id", "client_private_key")
         return ("client_id", "client_secret")
+
+    @property
+    def client_per_call(self) -> bool:
+        return bool(self.service.oauth2.client_headers)
 
     def client_extra_names(self) -> tuple[str, ...]:
         return ("redirect_name",) if self.service.oauth2.uses_redirect_name else ()
@@ -151,12 +157,25 @@ class OAuth2(AuthType):
         token = credentials["access_token"]
         if self.service.param_type == "header":
             value = config.token_template.replace("{token_prefix}", config.token_prefix).replace("{access_token}", token)
-            return ParameterInjector("header", {config.token_header: value})
+            return ParameterInjector("header", {**self._client_headers(), config.token_header: value})
         return ParameterInjector(self.service.param_type, {config.token_param: token})
+
+    def _client_headers(self) -> dict[str, str]:
+        """The entry's client headers with the organisation's client filled in (Etsy's
+        x-api-key); the service carries the client only when invoke read it for this call."""
+        config = self.service.oauth2
+        if not config.client_headers:
+            return {}
+        if not (config.client_id and config.client_secret):
+            raise RefreshFailed("This service sends its OAuth client with every call; an admin must set the client.", terminal=False)
+        return {name: value.replace("{client_id}", config.client_id).replace("{client_secret}", config.client_secret)
+                for name, value in config.client_headers.items()}
 
     def injected_names(self) -> set[str]:
         config = self.service.oauth2
-        return {config.token_header.lower()} if self.service.param_type == "header" else {config.token_param.lower()}
+        if self.service.param_type != "header":
+            return {config.token_param.lower()}
+        return {config.token_header.lower(), *(name.lower() for name in config.client_headers)}
 
     def hint(self, credentials: dict) -> str:
         return ""
@@ -167,7 +186,11 @@ class OAuth2(AuthType):
         return jwt_bearer.key_hints(credentials)
 
     def secret_values(self, credentials: dict) -> list[str]:
-        return encodings_of([credentials.get(k, "") for k in ("access_token", "refresh_token", "private_key")])
+        values = [credentials.get(k, "") for k in ("access_token", "refresh_token", "private_key")]
+        config = self.service.oauth2
+        if config.client_headers and config.client_id and config.client_secret:  # the secret travels: scrub its echoes
+            values += [config.client_secret, *self._client_headers().values()]
+        return encodings_of(values)
 
     def has_usable_credentials(self, credentials: dict) -> bool:
         return bool(credentials.get("access_token"))
