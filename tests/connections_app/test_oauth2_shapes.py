@@ -233,3 +233,39 @@ def test_client_headers_name_only_the_client(headers, field):
     with pytest.raises(SchemaError) as caught:
         ServiceDefinition.from_dict(data, source="t")
     assert field in caught.value.errors, caught.value.errors
+
+
+# -- Marketo: the client in the token URL's query string -----------------------------------
+MARKETO_SECRET = "marketo-secret-canary-e5d1"
+
+
+@pytest.fixture
+def marketo_like(oauth2_server, loopback_service, admin, httpbin_server):
+    oauth2_server.register_client("mkto-client", MARKETO_SECRET, [], scope="read", token_endpoint_auth_method="client_secret_query")
+    loopback_service(admin, "shape_api", auth_type="oauth2", base_url=oauth2_server.url, scopes=[{"name": "read"}], oauth2={
+        "grant_type": "client_credentials", "token_url": f"{oauth2_server.url}/oauth/token",
+        "token_endpoint_auth_method": "client_secret_query", "client_id": "mkto-client", "client_secret": MARKETO_SECRET})
+    return oauth2_server
+
+
+def test_the_client_travels_in_the_query_string_and_the_invoke_works(marketo_like, admin):
+    connection = _connect(admin)
+    assert connection["status"] == "connected", connection
+    [token_request] = marketo_like.token_requests
+    assert token_request["client_auth_method"] == "client_secret_query"
+    # As Marketo documents it: every parameter in the query string, an empty body.
+    assert token_request["args"] == {"grant_type": "client_credentials", "scope": "read", "client_id": "mkto-client",
+                                     "client_secret": MARKETO_SECRET}
+    assert token_request["form"] == {} and "Authorization" not in token_request["headers"]
+    envelope = invoke(admin, url="/api/me").json()
+    assert envelope["status_code"] == 200 and envelope["body"]["client_id"] == "mkto-client"
+
+
+def test_the_server_refuses_a_client_registered_for_another_method(oauth2_server, loopback_service, admin):
+    oauth2_server.register_client("mkto-client", MARKETO_SECRET, [], scope="read", token_endpoint_auth_method="client_secret_post")
+    loopback_service(admin, "shape_api", auth_type="oauth2", base_url=oauth2_server.url, scopes=[{"name": "read"}], oauth2={
+        "grant_type": "client_credentials", "token_url": f"{oauth2_server.url}/oauth/token",
+        "token_endpoint_auth_method": "client_secret_query", "client_id": "mkto-client", "client_secret": MARKETO_SECRET})
+    connection = _connect(admin)
+    assert connection["status"] != "connected" and oauth2_server.grant_counts == {}
+    assert "invalid_client" in Connection.objects.get(link_name="acme_main").error

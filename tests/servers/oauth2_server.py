@@ -74,7 +74,7 @@ TOKEN_FAULTS = (
 # which adds client_secret_post). Widen every grant to all three methods and let
 # Client.check_endpoint_auth_method enforce the one the client registered with,
 # so a product sending the wrong method gets invalid_client as it would in prod.
-_ALL_CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none", "private_key_jwt"]
+_ALL_CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none", "private_key_jwt", "client_secret_query"]
 JWT_BEARER = JWTBearerGrant.GRANT_TYPE
 
 
@@ -355,15 +355,18 @@ class OAuth2ServerControl(ServerControl):
             method = "private_key_jwt"
         elif req.form.get("client_secret"):
             method = "client_secret_post"
+        elif req.args.get("client_secret"):
+            method = "client_secret_query"
         else:
             method = "none"
-        grant_type = req.form.get("grant_type")
+        grant_type = req.values.get("grant_type")  # Marketo's token request has it in the query
         with self.lock:
             self._grant_attempts[grant_type] += 1
             self._token_requests.append(
                 {
                     "grant_type": grant_type,
                     "form": req.form.to_dict(flat=True),
+                    "args": req.args.to_dict(flat=True),
                     "headers": dict(req.headers),
                     "client_auth_method": method,
                     "time": time.time(),
@@ -456,7 +459,7 @@ def _make_grants(control: OAuth2ServerControl):
                 refresh_token.refresh_token_revoked = True
 
     class ClientCredentialsGrant(grants.ClientCredentialsGrant):
-        TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+        TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_query"]
 
         def validate_token_request(self):
             super().validate_token_request()
@@ -499,6 +502,18 @@ def _record_assertion(control, kind, assertion, claims):
     header = jws.extract_compact(assertion.encode()).headers()
     with control.lock:
         control._assertions.append({"kind": kind, "header": dict(header), "claims": dict(claims)})
+
+
+def _authenticate_client_secret_query(query_client, req):
+    """``client_secret_query``, registered with Authlib's server as a client auth method:
+    client_id and client_secret in the token URL's query string (Marketo's identity endpoint).
+    Authlib then checks the client registered this method for the endpoint."""
+    client_id, client_secret = req.args.get("client_id"), req.args.get("client_secret")
+    if client_id and client_secret:
+        client = query_client(client_id)
+        if client and client.check_client_secret(client_secret):
+            return client
+    return None
 
 
 def _make_private_key_jwt(control: OAuth2ServerControl):
@@ -694,6 +709,7 @@ def create_oauth2_server(**options) -> tuple[Flask, OAuth2ServerControl]:
     server.register_grant(cc_grant)
     server.register_grant(jwt_grant)
     server.register_client_auth_method("private_key_jwt", _make_private_key_jwt(control))
+    server.register_client_auth_method("client_secret_query", _authenticate_client_secret_query)
     server.register_endpoint(_make_revocation_endpoint(control))
     issuer_ext = _Issuer(control)
     server.register_extension(issuer_ext)

@@ -1,12 +1,14 @@
 """How the product's requests to a token endpoint authenticate the organisation's client:
 ``client_secret_post`` / ``client_secret_basic``, ``private_key_jwt`` (RFC 7523 section
 2.2, a JWT signed by the client's key), ``none`` (a public client: its client_id in the
-body, Authlib's own method; Etsy), or nothing (a JWT bearer request whose assertion is the
-only proof)."""
+body, Authlib's own method; Etsy), ``client_secret_query`` (the id and secret in the token
+URL's query string: Marketo's identity endpoint), or nothing (a JWT bearer request whose
+assertion is the only proof)."""
 
 from __future__ import annotations
 
 import requests
+from authlib.common.urls import add_params_to_uri, url_decode
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
 
@@ -26,17 +28,31 @@ class NoClientAuth(requests.auth.AuthBase):
         return request
 
 
+def encode_client_secret_query(client, method, uri, headers, body):
+    """``client_secret_query``, as an Authlib client auth method: Marketo's identity endpoint
+    documents its parameters (grant_type, client_id, client_secret) as query parameters of
+    GET and POST /identity/oauth/token only, so the request's form parameters move to the
+    query too and the body is left empty."""
+    params = [*url_decode(body or ""), ("client_id", client.client_id), ("client_secret", client.client_secret or "")]
+    if "Content-Length" in headers:
+        headers["Content-Length"] = "0"
+    return add_params_to_uri(uri, params), headers, ""
+
+
 def token_session(config: OAuth2Config, **kwargs) -> TokenSession:
     """An Authlib session for the service's token endpoints (``kwargs``: redirect_uri, scope...)."""
     if config.token_endpoint_auth_method == "private_key_jwt":
         return private_key_jwt_session(config, **kwargs)
-    return TokenSession(
+    session = TokenSession(
         client_id=config.client_id,
         client_secret=config.client_secret,
         token_endpoint_auth_method=config.token_endpoint_auth_method,
         revocation_endpoint_auth_method=config.token_endpoint_auth_method,
         **kwargs,
     )
+    if config.token_endpoint_auth_method == "client_secret_query":
+        session.register_client_auth_method(("client_secret_query", encode_client_secret_query))
+    return session
 
 
 def private_key_jwt_session(config: OAuth2Config, **kwargs) -> TokenSession:
