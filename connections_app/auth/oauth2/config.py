@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StrictBool, StringConstraints, model_validator
 
-from services_catalog.fields import SECRET_FIELD, ClientId, ClientSecret, FieldError, Shape, StringMap, TokenTemplate, Url
+from services_catalog.fields import SECRET_FIELD, ChoiceLabels, ClientId, ClientSecret, FieldError, Shape, StringMap, TokenTemplate, Url
 
 KEY_MAX_CHARS = 16384
 ASSERTION_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384")
@@ -42,7 +42,9 @@ RESERVED_AUTHORIZE_PARAMS = frozenset(
 
 
 class OAuth2Config(Shape):
-    grant_type: Literal["authorization_code", "client_credentials", "jwt_bearer"] = "authorization_code"
+    grant_type: Annotated[Literal["authorization_code", "client_credentials", "jwt_bearer"], ChoiceLabels(
+        authorization_code="Authorization code (a person gives consent)", client_credentials="Client credentials (no consent)",
+        jwt_bearer="JWT bearer (a service account's key signs in; no consent)")] = "authorization_code"
     authorize_url: Url | None = None
     token_url: Annotated[Url, Field(title="Access token URL")]
     refresh_url: Annotated[Url | None, Field(title="Refresh token URL", description="Defaults to token_url.")] = None
@@ -54,7 +56,10 @@ class OAuth2Config(Shape):
     token_header: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,100}$", description="Header the token travels in (param_type header).")] = "Authorization"
     token_template: Annotated[TokenTemplate, Field(description="What travels in token_header.")] = "{token_prefix} {access_token}"
     token_param: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,100}$", description="Query or form name of the token (param_type query/form).")] = "access_token"
-    token_endpoint_auth_method: Literal["client_secret_post", "client_secret_basic", "private_key_jwt"] = "client_secret_post"
+    token_endpoint_auth_method: Annotated[Literal["client_secret_post", "client_secret_basic", "private_key_jwt"], ChoiceLabels(
+        client_secret_post="Client secret in the request body (client_secret_post)",
+        client_secret_basic="Client secret in a Basic header (client_secret_basic)",
+        private_key_jwt="A JWT signed with the client's private key (private_key_jwt)")] = "client_secret_post"
     authorize_params: StringMap = {}
     client_id: ClientId | None = None
     client_secret: Annotated[ClientSecret | None, SECRET_FIELD] = None
