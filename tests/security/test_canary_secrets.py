@@ -28,6 +28,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 CANARIES = {
     "api_key": "canary-apikey-5d41402abc4b2a76",
     "password": "canary-password-7d793037a0760186",
+    "basic_extra": "canary-basicextra-2c9a41e87b05d3f6",
     "client_secret": "canary-clientsecret-6f8db599de986fab",
     "consumer_secret": "canary-consumersecret-9e107d9d372bb682",
     "aws_secret": "canary-awssecret-1f0e3dad99908345",
@@ -69,6 +70,13 @@ def test_no_secret_leaks_anywhere(admin, upstream, servers, caplog, monkeypatch,
     call("post", "/api/v1/connections/", {"name": "B", "link_name": "b_main", "service": "b1",
                                           "credentials": {"username": "u", "password": CANARIES["password"]}})
     call("post", "/api/v1/invoke/", {"connection": "b_main", "url": "/anything"})
+    # Basic with an extra secret header (UKG Pro's customer API key), echoed by the upstream.
+    call("post", "/api/v1/services/", {"link_name": "bx1", "name": "BX", "auth_type": "basic", "base_url": upstream.url,
+                                       "parameters": [{"key": "US-CUSTOMER-API-KEY", "display_name": "Customer API key"}]})
+    call("post", "/api/v1/connections/", {"name": "BX", "link_name": "bx_main", "service": "bx1", "credentials": {
+        "username": "u", "password": CANARIES["password"], "US-CUSTOMER-API-KEY": CANARIES["basic_extra"]}})
+    call("post", "/api/v1/invoke/", {"connection": "bx_main", "url": "/anything"})
+    call("get", "/api/v1/connections/bx_main/")
     call("patch", "/api/v1/connections/b_main/", {"credentials": {"password": CANARIES["password"] + "x"}})
     call("post", "/api/v1/connections/b_main/test/")
 
@@ -96,6 +104,7 @@ def test_no_secret_leaks_anywhere(admin, upstream, servers, caplog, monkeypatch,
     oauth2.set_token_fault(None)
     browser.force_login(admin.user)
     seen.append(browser.get("/connections/o_main/").content)
+    seen.append(browser.get("/connections/bx_main/").content)
     seen.append(browser.get("/").content)
     call("post", "/api/v1/connections/o_main/revoke/")
 

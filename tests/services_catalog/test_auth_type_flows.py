@@ -81,17 +81,23 @@ class ApiKeyFlow(Flow):
 
 
 class BasicFlow(Flow):
-    credentials: ClassVar[dict] = {"username": "alice", "password": "basic-secret-canary-61"}
+    """Basic, and an extra secret header beside it (UKG Pro's customer API key)."""
+
+    credentials: ClassVar[dict] = {"username": "alice", "password": "basic-secret-canary-61", "X-Customer-Key": "customer-key-canary-2b"}
     call: ClassVar[dict] = {"url": "/basic-auth/alice/basic-secret-canary-61"}  # 200 only for exactly these
 
     def entry(self):
-        return {"param_type": "header", "base_url": self.request.getfixturevalue("httpbin_server").url}
+        return {"param_type": "header", "base_url": self.request.getfixturevalue("httpbin_server").url,
+                "parameters": [{"key": "X-Customer-Key", "display_name": "Customer API key"}]}
 
     def check(self, admin, envelope):
         assert envelope["body"] == {"authenticated": True, "user": "alice"}
+        # httpbin echoes the headers it received; the envelope scrubs the connection's secrets.
+        headers = invoke(admin, url="/headers").json()["body"]["headers"]
+        assert headers["X-Customer-Key"] == "[redacted]" and headers["Authorization"] == "Basic [redacted]"
 
     def secrets(self):
-        return [self.credentials["password"]]
+        return [self.credentials["password"], self.credentials["X-Customer-Key"]]
 
 
 class OAuth1Flow(Flow):
