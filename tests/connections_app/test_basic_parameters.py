@@ -3,8 +3,6 @@ beside the web service account's Basic header), through the REST API and invoke.
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 
 from connections_app.models import Connection
