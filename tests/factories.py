@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import re
 import time
-
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import requests
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc.jwk import ECKey, RSAKey
 
@@ -127,6 +128,19 @@ def new_key(kind="rsa") -> tuple[str, object]:
     pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
     public = private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     return pem, (RSAKey if kind == "rsa" else ECKey).import_key(public)
+
+
+def new_certificate(kind="rsa") -> tuple[str, str]:
+    """A fresh private key as PEM and a self-signed X.509 certificate for it (PEM), as a
+    SAML 2.0 bearer client registers it (SAP SuccessFactors' OAuth client)."""
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048) if kind == "rsa" else ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "connections-test")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(private.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1)).sign(private, hashes.SHA256()))
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    return pem, cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def error_of(html: str, field: str) -> str:

@@ -42,9 +42,10 @@ RESERVED_AUTHORIZE_PARAMS = frozenset(
 
 
 class OAuth2Config(Shape):
-    grant_type: Annotated[Literal["authorization_code", "client_credentials", "jwt_bearer"], ChoiceLabels(
+    grant_type: Annotated[Literal["authorization_code", "client_credentials", "jwt_bearer", "saml2_bearer"], ChoiceLabels(
         authorization_code="Authorization code (a person gives consent)", client_credentials="Client credentials (no consent)",
-        jwt_bearer="JWT bearer (a service account's key signs in; no consent)")] = "authorization_code"
+        jwt_bearer="JWT bearer (a service account's key signs in; no consent)",
+        saml2_bearer="SAML 2.0 bearer (a signed SAML assertion; no consent)")] = "authorization_code"
     authorize_url: Url | None = None
     token_url: Annotated[Url, Field(title="Access token URL")]
     refresh_url: Annotated[Url | None, Field(title="Refresh token URL", description="Defaults to token_url.")] = None
@@ -65,7 +66,7 @@ class OAuth2Config(Shape):
     client_secret: Annotated[ClientSecret | None, SECRET_FIELD] = None
     client_private_key: Annotated[PrivateKeyPem | None, SECRET_FIELD] = None
     client_key_id: Annotated[str | None, StringConstraints(max_length=200, pattern=r"^\S+$")] = None
-    assertion_audience: Annotated[Url | None, Field(description="aud of JWTs we sign; defaults to token_url.")] = None
+    assertion_audience: Annotated[Url | None, Field(description="aud of JWTs (Audience of SAML assertions) we sign; defaults to token_url.")] = None
     assertion_algorithm: Literal[ASSERTION_ALGORITHMS] = "RS256"  # type: ignore[valid-type]
     assertion_scope: Annotated[Literal["form", "claim"], Field(description="jwt_bearer: scopes as a form field or a scope claim (Google).")] = "form"
     assertion_claims: Annotated[StringMap, Field(description="Extra claims of the jwt_bearer assertion (Box: box_sub_type).")] = {}
