@@ -22,6 +22,7 @@ import heapq
 import ipaddress
 import itertools
 import os
+import re
 import socket
 import threading
 import time
@@ -45,6 +46,7 @@ from .errors import HostNotAllowed, UpstreamError, UpstreamTimeout, ValidationFa
 MAX_REDIRECTS = 5
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_BACKOFF_SECONDS = 30.0
+_UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\\]")  # controls, space and backslash
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 # Ranges of IANA's special-purpose registries that Python's ``is_global`` still calls
@@ -373,7 +375,7 @@ def check_url(url: str, allowed_hosts: Iterable[str]) -> str:
     host = (parts.hostname or "").rstrip(".")
     if not host:
         raise ValidationFailed.field("url", "The URL has no host.")
-    if "\\" in url or any(ord(c) < 33 for c in url):
+    if _UNSAFE_URL_CHARS.search(url):
         raise ValidationFailed.field("url", "The URL contains characters that are not allowed.")
     destinations = [Destination.parse(entry) for entry in allowed_hosts]
     matching = [d for d in destinations if host_matches(host, (d.pattern,))]
@@ -459,7 +461,7 @@ def _send_with_retries(request, allowed_hosts, auth, deadline, timeout, retries,
     attempt = 0
     retried_for_auth = False
     while True:
-        response = _send_following_redirects(request, allowed_hosts, auth, deadline)
+        response, sent_url = _send_following_redirects(request, allowed_hosts, auth, deadline)
         try:
             if on_response is not None and not retried_for_auth and on_response(response):
                 retried_for_auth = True
@@ -481,7 +483,7 @@ def _send_with_retries(request, allowed_hosts, auth, deadline, timeout, retries,
                 headers={k.lower(): v for k, v in response.headers.items()},
                 content=content,
                 elapsed_ms=elapsed_ms,
-                url=public_url(request),
+                url=sent_url,
             )
         finally:
             response.close()
@@ -497,30 +499,34 @@ def public_url(request: OutboundRequest) -> str:
     return prepared.url
 
 
-def _send_following_redirects(request, allowed_hosts, auth, deadline) -> requests.Response:
+def _send_following_redirects(request, allowed_hosts, auth, deadline) -> tuple[requests.Response, str]:
+    """The last response, and the first request's URL as sent before any credential was
+    applied (what the invoke reports and logs: ``public_url``, without preparing twice)."""
     url, method = request.url, request.method.upper()
+    sent_url = None
     headers = dict(request.headers or {})
     json_body, form, body = request.json, request.form, request.body
     params = request.params
     first_origin = _origin(url)
     for _hop in range(MAX_REDIRECTS + 1):
         same_origin = _origin(url) == first_origin
-        response = _send_once(
+        response, public = _send_once(
             method, url, params=params, headers=headers, json=json_body, form=form, body=body,
             auth=auth if same_origin else None, deadline=deadline,
         )
+        sent_url = sent_url or public
         location = response.headers.get("Location")
         if response.status_code not in (301, 302, 303, 307, 308) or not location:
-            return response
+            return response, sent_url
         next_url = urljoin(response.url, location)
         try:
             check_url(next_url, allowed_hosts)
         except (HostNotAllowed, ValidationFailed):
-            return response  # hand the redirect back rather than follow it off the allow-list
+            return response, sent_url  # hand the redirect back rather than follow it off the allow-list
         next_same_origin = _origin(next_url) == first_origin
         if response.status_code in (307, 308):
             if not next_same_origin and (json_body is not None or form or body):
-                return response  # never re-send a body to another host
+                return response, sent_url  # never re-send a body to another host
         else:
             if method != "HEAD":
                 method = "GET"
@@ -530,10 +536,10 @@ def _send_following_redirects(request, allowed_hosts, auth, deadline) -> request
             headers = {k: v for k, v in headers.items() if k.lower() in ("accept", "accept-language", "user-agent")}
         response.close()
         url, params = next_url, None
-    return response
+    return response, sent_url
 
 
-def _send_once(method, url, *, params, headers, json, form, body, auth, deadline) -> requests.Response:
+def _send_once(method, url, *, params, headers, json, form, body, auth, deadline) -> tuple[requests.Response, str]:
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise UpstreamTimeout()
@@ -541,10 +547,12 @@ def _send_once(method, url, *, params, headers, json, form, body, auth, deadline
     all_headers = _default_headers()
     all_headers.update(headers or {})
     try:
-        prepared = requests.Request(
-            method, url, params=params, headers=all_headers, json=json, data=data, auth=auth
-        ).prepare()
-        return shared_adapter().send(prepared, stream=True, timeout=(min(10.0, remaining), remaining), verify=True)
+        prepared = requests.Request(method, url, params=params, headers=all_headers, json=json, data=data).prepare()
+        public = prepared.url  # before the credentials: they may go into the query
+        if auth is not None:
+            prepared.prepare_auth(auth)
+        sent = shared_adapter().send(prepared, stream=True, timeout=(min(10.0, remaining), remaining), verify=True)
+        return sent, public
     except BlockedAddress:
         raise HostNotAllowed("The host resolves to a private, loopback or link-local address.") from None
     except requests.exceptions.ConnectionError as exc:

@@ -14,7 +14,8 @@ import threading
 from dataclasses import dataclass
 
 from django.db import connections
-from django.db.models import Model
+from django.db.models import JSONField, Model, signals
+from django.db.models.base import ModelState
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class RowQuery:
         if row is None:
             return None
         parts, start = [], 0
-        for _model, attnames, converters in layout:
+        for _model, attnames, converters, _copy_at, _plain in layout:
             values = list(row[start:start + len(attnames)])
             start += len(attnames)
             if values[0] is None:  # the primary key comes first: no row joined
@@ -79,10 +80,18 @@ class RowQuery:
         one level deep, so an instance whose caller sets a key leaves the values as they
         were; nested values are shared: treat them as read-only)."""
         _sql, layout = self._build()
-        return [
-            None if part is None else model.from_db(self.using, attnames, [_copied(v) for v in part])
-            for (model, attnames, _converters), part in zip(layout, values, strict=True)
-        ]
+        made = []
+        for (model, attnames, _converters, copy_at, plain), part in zip(layout, values, strict=True):
+            if part is None:
+                made.append(None)
+                continue
+            if copy_at:
+                part = list(part)
+                for index in copy_at:
+                    if isinstance(part[index], (dict, list)):  # JSON may hold a bare string or number too
+                        part[index] = part[index].copy()
+            made.append(_loaded(model, self.using, attnames, part) if plain else model.from_db(self.using, attnames, part))
+        return made
 
     def _build(self) -> tuple:
         if self._built is None:
@@ -100,19 +109,30 @@ class RowQuery:
             tables[f"{part.alias}_table"] = quote(meta.db_table) if self.returning else f"{quote(meta.db_table)} {quote(part.alias)}"
             attnames = part.attnames()
             attnames.sort(key=lambda name: name != meta.pk.attname)  # pk first: tells a missing join
-            converters = []
+            converters, copy_at = [], []
             for index, name in enumerate(attnames):
                 field = next(f for f in meta.concrete_fields if f.attname == name)
+                if isinstance(field, JSONField):
+                    copy_at.append(index)
                 columns.append(quote(field.column) if self.returning else f"{quote(part.alias)}.{quote(field.column)}")
                 col = field.get_col(part.alias)
                 found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
                 if found:
                     converters.append((index, found))
-            layout.append((part.model, attnames, converters))
+            plain = not (signals.pre_init.has_listeners(part.model) or signals.post_init.has_listeners(part.model))
+            layout.append((part.model, attnames, converters, tuple(copy_at), plain))
         tail = self.tail.format(**tables)
         sql = f"{tail} RETURNING {', '.join(columns)}" if self.returning else f"SELECT {', '.join(columns)} {tail}"
         return sql, layout
 
 
-def _copied(value):
-    return value.copy() if isinstance(value, (dict, list)) else value
+def _loaded(model: type[Model], using: str, attnames: list[str], values) -> Model:
+    """What ``model.from_db`` makes of these values, without ``Model.__init__``'s walk over
+    every field (most of the cost of turning invoke's cached rows back into instances).
+    ``__init__`` puts each value in the instance's ``__dict__`` under its attname, as here; a
+    field left out reads as deferred either way. Only for models without init signals."""
+    instance = model.__new__(model)
+    instance.__dict__.update(zip(attnames, values))
+    state = instance._state = ModelState()
+    state.adding, state.db = False, using
+    return instance

@@ -42,6 +42,14 @@ class Secret:
     """Marker: a write-only value (a client secret): never dumped, never shown."""
 
 
+class ChoiceLabels:
+    """Marker: the words a page shows for some values of a ``Literal`` (the API and catalog
+    files take the values themselves)."""
+
+    def __init__(self, **labels: str):
+        self.labels = labels
+
+
 TEMPLATED = Templated()
 SECRET = Secret()
 

@@ -17,5 +17,6 @@ urlpatterns = [
     path("", include("connections_app.web.urls")),
 ]
 
+handler400 = "connections_app.web.views.bad_request"
 handler404 = "connections_app.web.views.not_found"
 handler500 = "connections_app.web.views.server_error"

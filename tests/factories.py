@@ -5,11 +5,13 @@ bound to the loopback servers (``loopback_service``) wraps ``make_service`` belo
 from __future__ import annotations
 
 import re
-
+import time
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import requests
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc.jwk import ECKey, RSAKey
 
@@ -128,8 +130,29 @@ def new_key(kind="rsa") -> tuple[str, object]:
     return pem, (RSAKey if kind == "rsa" else ECKey).import_key(public)
 
 
+def new_certificate(kind="rsa") -> tuple[str, str]:
+    """A fresh private key as PEM and a self-signed X.509 certificate for it (PEM), as a
+    SAML 2.0 bearer client registers it (SAP SuccessFactors' OAuth client)."""
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048) if kind == "rsa" else ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "connections-test")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(private.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1)).sign(private, hashes.SHA256()))
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    return pem, cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
 def error_of(html: str, field: str) -> str:
     """The error list a page renders next to a field (Django gives it id="id_<field>_error")."""
     match = re.search(rf'<ul class="errorlist" id="id_{field}_error">(.*?)</ul>', html, re.S)
     assert match, f"no error next to {field}"
     return re.sub(r"<[^>]+>", " ", match.group(1))
+
+
+def inside_one_window(seconds: int = 60, margin: float = 10.0) -> None:
+    """The invoke throttle's windows start on the clock (rate_limit.invoke_window): wait out
+    the end of the current one, so that a burst a test counts is not split across two."""
+    left = seconds - time.time() % seconds
+    if left < margin:
+        time.sleep(left + 0.1)

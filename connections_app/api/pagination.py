@@ -36,7 +36,7 @@ class Pagination(BasePagination):
 
     def _cursor(self, request, name):
         raw = request.query_params.get(name)
-        if raw in (None, ""):
+        if raw is None or (raw == "" and self.key != "id"):  # an id cursor is an integer (the schema says so)
             return None
         if self.key == "id":
             try:

@@ -60,9 +60,8 @@ def _register(auto_schema, schema: dict, prefix: str) -> dict:
 
 
 def accepted_param_types(auth: type[AuthType]) -> list[str]:
-    """The ``param_type`` values an auth type takes: only ``header`` for a type whose
-    credentials travel only in headers (``AuthType.headers_only``), else every one."""
-    return ["header"] if auth.headers_only else list(PARAM_TYPES)
+    """The ``param_type`` values an auth type takes (``AuthType.param_types``), in order."""
+    return [p for p in PARAM_TYPES if p in auth.param_types]
 
 
 def branch_name(prefix: str, auth: type[AuthType]) -> str:
@@ -91,10 +90,10 @@ def _auth_type_shape(auto_schema, schema: dict, auth: type[AuthType], prefix: st
     if auth.section:
         properties[auth.section] = {"$ref": f"{COMPONENTS}{prefix}{auth.section_model.__name__}"}
         shape["required"].append(auth.section)
-    if auth.takes_parameters:
+    if auth.takes_parameters and auth.parameters_required:
         properties["parameters"]["minItems"] = 1
         shape["required"].append("parameters")
-    else:
+    elif not auth.takes_parameters:
         properties["parameters"]["maxItems"] = 0
     param_types = accepted_param_types(auth)
     if tuple(param_types) != PARAM_TYPES:

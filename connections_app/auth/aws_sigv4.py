@@ -70,7 +70,8 @@ class AwsSigV4(AuthType):
     name = "aws_sigv4"
     label = "AWS Signature V4"
     fixed_credential_fields = FIELDS
-    headers_only = "AWS signatures travel in headers; use param_type: header."
+    param_types = ("header",)
+    param_type_error = "AWS signatures travel in headers; use param_type: header."
     section = "aws"
     section_model = AwsConfig
 

@@ -44,13 +44,17 @@ class AuthType:
     section_model: ClassVar[type[Shape] | None] = None
     #: The (id, secret) field names of the organisation's OAuth client in that block.
     client_fields: ClassVar[tuple[str, str] | None] = None
-    #: Whether the service's ``parameters`` list is this type's (API key) or must stay empty.
+    #: Whether the service's ``parameters`` list is this type's (API key; Basic's extra
+    #: secrets beside the password) or must stay empty, and whether one is required.
     takes_parameters: ClassVar[bool] = False
+    parameters_required: ClassVar[bool] = True
     #: The credential fields every connection of this type gives, when they do not depend on
     #: the service (Basic, AWS): the custom-service page asks them before a service exists.
     fixed_credential_fields: ClassVar[tuple[Parameter, ...]] = ()
-    #: For a type whose credentials travel only in headers: the error that says so.
-    headers_only: ClassVar[str | None] = None
+    #: The ``param_type`` values this type accepts (where its credentials or parameters
+    #: travel), and the error that says so when another is chosen.
+    param_types: ClassVar[tuple[str, ...]] = ("header", "query", "form")
+    param_type_error: ClassVar[str | None] = None
     #: Whether a connection asks the provider for scopes (the page then takes scope rows).
     asks_scopes: ClassVar[bool] = False
     #: A consent type's callback path, and the callback parameter that finds its state.
@@ -64,12 +68,12 @@ class AuthType:
     @classmethod
     def check_service(cls, service: "ServiceDefinition") -> None:
         """Raise ``FieldError`` for a rule of this type that spans the definition."""
-        if cls.takes_parameters and not service.parameters:
+        if cls.takes_parameters and cls.parameters_required and not service.parameters:
             raise FieldError("parameters", f"An {cls.label} service needs at least one parameter.")
         if not cls.takes_parameters and service.parameters:
-            raise FieldError("parameters", "Only API key services take parameters.")
-        if cls.headers_only and service.param_type != "header":
-            raise FieldError("param_type", cls.headers_only)
+            raise FieldError("parameters", "Only API key and Basic authentication services take parameters.")
+        if service.param_type not in cls.param_types:
+            raise FieldError("param_type", cls.param_type_error or f"Must be one of: {', '.join(cls.param_types)}.")
 
     @classmethod
     def provided_names(cls, service: "ServiceDefinition") -> tuple[str, ...]:

@@ -181,6 +181,14 @@ def test_events_for_admins_only(admin, viewer, service):
     assert viewer.get("/api/v1/events/").status_code == 403
 
 
+@pytest.mark.parametrize("cursor", ["after", "before"])
+@pytest.mark.parametrize("value", ["", "x", "1.5"])
+def test_an_id_cursor_that_is_not_a_whole_number_is_refused(admin, cursor, value):
+    refused = admin.get(f"/api/v1/events/?{cursor}={value}")
+    assert refused.status_code == 400 and refused.json()["error"]["fields"] == {cursor: ["Not a valid page position."]}
+    assert admin.get(f"/api/v1/connections/?{cursor}=").status_code == 200  # a link name cursor: empty is none
+
+
 def test_reserved_link_name_and_conflict_fields(admin, service):
     reserved = create(admin, link_name="new")
     assert reserved.status_code == 400 and "link_name" in reserved.json()["error"]["fields"]

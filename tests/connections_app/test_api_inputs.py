@@ -2,6 +2,7 @@
 business functions handed validated values only, and the error envelope as the contract says."""
 
 import pytest
+from django.test import Client
 
 from connections_app import services
 from connections_app.api import serializers as s
@@ -206,3 +207,15 @@ def test_invoke_holds_its_limits_for_every_caller(org, admin, connection, upstre
     with pytest.raises(ValidationFailed) as raised:
         invoke(organisation=org, actor=None, connection="acme_main", url="/anything", **request_kwargs)
     assert list(raised.value.fields) == [field] and upstream.requests == []
+
+
+@pytest.mark.parametrize("path", ["/api/v1/invoke/", "/api/v1/services/"])
+def test_a_body_over_the_upload_limit_gets_the_envelope(admin, connection, settings, path):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = '{"connection": "acme_main", "url": "/a", "body": "%s"}' % ("a" * 2000)
+    refused = admin.post(path, body, content_type="application/json")
+    assert refused.status_code == 400 and refused["Content-Type"] == "application/json"
+    assert refused.json() == {"error": {"code": "validation_error",
+                                        "message": "The request body is larger than 1,000 bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)."}}
+    page = Client().post("/login/", {"username": "a" * 2000, "password": "x"})  # a page keeps Django's 400 page
+    assert page.status_code == 400 and page["Content-Type"].startswith("text/html")

@@ -28,6 +28,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 CANARIES = {
     "api_key": "canary-apikey-5d41402abc4b2a76",
     "password": "canary-password-7d793037a0760186",
+    "basic_extra": "canary-basicextra-2c9a41e87b05d3f6",
     "client_secret": "canary-clientsecret-6f8db599de986fab",
     "consumer_secret": "canary-consumersecret-9e107d9d372bb682",
     "aws_secret": "canary-awssecret-1f0e3dad99908345",
@@ -70,6 +71,13 @@ def test_no_secret_leaks_anywhere(admin, upstream, servers, caplog, monkeypatch,
     call("post", "/api/v1/connections/", {"name": "B", "link_name": "b_main", "service": "b1",
                                           "credentials": {"username": "u", "password": CANARIES["password"]}})
     call("post", "/api/v1/invoke/", {"connection": "b_main", "url": "/anything"})
+    # Basic with an extra secret header (UKG Pro's customer API key), echoed by the upstream.
+    call("post", "/api/v1/services/", {"link_name": "bx1", "name": "BX", "auth_type": "basic", "base_url": upstream.url,
+                                       "parameters": [{"key": "US-CUSTOMER-API-KEY", "display_name": "Customer API key"}]})
+    call("post", "/api/v1/connections/", {"name": "BX", "link_name": "bx_main", "service": "bx1", "credentials": {
+        "username": "u", "password": CANARIES["password"], "US-CUSTOMER-API-KEY": CANARIES["basic_extra"]}})
+    call("post", "/api/v1/invoke/", {"connection": "bx_main", "url": "/anything"})
+    call("get", "/api/v1/connections/bx_main/")
     call("patch", "/api/v1/connections/b_main/", {"credentials": {"password": CANARIES["password"] + "x"}})
     call("post", "/api/v1/connections/b_main/test/")
 
@@ -97,6 +105,7 @@ def test_no_secret_leaks_anywhere(admin, upstream, servers, caplog, monkeypatch,
     oauth2.set_token_fault(None)
     browser.force_login(admin.user)
     seen.append(browser.get("/connections/o_main/").content)
+    seen.append(browser.get("/connections/bx_main/").content)
     seen.append(browser.get("/").content)
     call("post", "/api/v1/connections/o_main/revoke/")
 
@@ -163,9 +172,29 @@ def test_no_secret_leaks_anywhere(admin, upstream, servers, caplog, monkeypatch,
                                                   "client_id": "pkj", "client_private_key": client_pem, "token_url": f"{oauth2.url}/oauth/token"}})
     call("post", "/api/v1/connections/", {"name": "P", "link_name": "pkj_main", "service": "pkj1", "scopes": ["read"]})
     call("get", "/api/v1/services/pkj1/")
+    # A SAML 2.0 bearer connection (SAP SuccessFactors), and one whose key the server refuses.
+    from tests.factories import new_certificate  # noqa: PLC0415
+    from tests.servers.oauth2_server import SAML2_BEARER  # noqa: PLC0415
+
+    saml_pem, saml_cert = new_certificate()
+    saml_bad_pem, _unused = new_certificate()
+    oauth2.register_client("sf-key", None, [], scope="read", token_endpoint_auth_method="none", grant_types=[SAML2_BEARER],
+                           certificate=saml_cert)
+    call("post", "/api/v1/services/", {"link_name": "sf1", "name": "SF", "auth_type": "oauth2", "base_url": oauth2.url,
+                                       "allowed_hosts": ["127.0.0.1"], "scopes": [{"name": "read"}],
+                                       "oauth2": {"grant_type": "saml2_bearer", "token_url": f"{oauth2.url}/oauth/token"}})
+    for link, pem in (("sf_main", saml_pem), ("sf_bad", saml_bad_pem)):
+        call("post", "/api/v1/connections/", {"name": "SF", "link_name": link, "service": "sf1", "scopes": ["read"], "credentials": {
+            "private_key": pem, "certificate": saml_cert if link == "sf_main" else "", "client_id": "sf-key", "user_id": "tester@example.com"}})
+        seen.append(browser.get(f"/connections/{link}/").content)
+        call("get", f"/api/v1/connections/{link}/")
+    call("post", "/api/v1/invoke/", {"connection": "sf_main", "url": "/api/me"})
+    call("post", "/api/v1/connections/sf_main/refresh/")
+    assert Connection.objects.get(link_name="sf_main").status == "connected"
+    sf_token = Connection.objects.get(link_name="sf_main").credentials["access_token"]
     sa_token = Connection.objects.get(link_name="sa_main").credentials["access_token"]
     assert Connection.objects.get(link_name="pkj_main").status == "connected"
-    key_bodies = [pem.split("-----")[2].strip().splitlines()[3] for pem in (sa_pem, client_pem)]
+    key_bodies = [pem.split("-----")[2].strip().splitlines()[3] for pem in (sa_pem, client_pem, saml_pem, saml_bad_pem)]
 
     # The catalog's own client secret path, the lists, the events, the schema.
     call("put", "/api/v1/services/github/client/", {"client_id": "gh", "client_secret": CANARIES["client_secret"]})
@@ -180,7 +209,7 @@ def test_no_secret_leaks_anywhere(admin, upstream, servers, caplog, monkeypatch,
     secrets = [
         *CANARIES.values(), CANARIES["password"] + "x", verifier, token_secret,
         first_tokens["access_token"], first_tokens["refresh_token"], second_tokens["access_token"], second_tokens["refresh_token"],
-        sa_token, *key_bodies, hdr_token, "hdr:" + CANARIES["client_header"],
+        sa_token, sf_token, *key_bodies, hdr_token, "hdr:" + CANARIES["client_header"],
     ]
     logs = caplog.text
     assert "refresh" in logs.lower() or logs  # logging really ran at DEBUG

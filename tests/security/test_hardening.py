@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from connections_app.models import Connection, Event, InvocationLog
+from tests.factories import inside_one_window
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +29,7 @@ def api_key_connection(admin, upstream):
 def test_invoke_bursts_are_throttled_per_organisation(admin, outsider, api_key_connection, upstream, settings, monkeypatch):
     settings.CONNECTIONS_INVOKE_RATE = "3/min"
     cache.clear()
+    inside_one_window(60)
     codes = [admin.post("/api/v1/invoke/", {"connection": "k_main", "url": "/anything"}, format="json") for _ in range(4)]
     assert [c.status_code for c in codes] == [200, 200, 200, 429]
     assert codes[-1].json()["error"]["code"] == "throttled" and int(codes[-1]["Retry-After"]) >= 1

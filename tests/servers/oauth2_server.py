@@ -21,7 +21,9 @@ Endpoints (all relative to the server's base URL):
 * ``POST /oauth/token``      token endpoint (authorization_code, refresh_token,
   client_credentials, and the RFC 7523 JWT bearer grant: the assertion's signature is
   verified with the issuer client's ``public_key``); clients may authenticate with
-  ``private_key_jwt`` (RFC 7523 section 2.2, verified the same way)
+  ``private_key_jwt`` (RFC 7523 section 2.2, verified the same way); and the RFC 7522
+  SAML 2.0 bearer grant (the assertion's XML signature verified with signxml against the
+  client's registered ``certificate``, its issuer, audience, recipient and time window)
 * ``POST /oauth/revoke``     RFC 7009 revocation
 * ``GET|POST /api/me``       protected resource, ``Authorization: Bearer <tok>``
   (or any word in ``control.extra_token_types``)
@@ -31,19 +33,28 @@ Endpoints (all relative to the server's base URL):
 
 from __future__ import annotations
 
+import base64
 import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
 from flask import Flask, Response, json, jsonify, request
+from lxml import etree
 from markupsafe import escape
+from signxml import XMLVerifier
+from signxml.exceptions import SignXMLException
 
 from authlib.common.security import generate_token
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import (
     AuthorizationCodeMixin,
+    BaseGrant,
+    InvalidGrantError,
+    TokenEndpointMixin,
+    UnauthorizedClientError,
     ClientMixin,
     InvalidRequestError,
     TokenMixin,
@@ -76,6 +87,7 @@ TOKEN_FAULTS = (
 # so a product sending the wrong method gets invalid_client as it would in prod.
 _ALL_CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none", "private_key_jwt", "client_secret_query"]
 JWT_BEARER = JWTBearerGrant.GRANT_TYPE
+SAML2_BEARER = "urn:ietf:params:oauth:grant-type:saml2-bearer"
 
 
 # --------------------------------------------------------------------------- #
@@ -96,6 +108,8 @@ class Client(ClientMixin):
     response_types: list[str] = field(default_factory=lambda: ["code"])
     # The public half of the key the client signs with (JWT bearer grant, private_key_jwt).
     public_key: object = None
+    # The X.509 certificate (PEM) that verifies the client's SAML 2.0 bearer assertions.
+    certificate: str | None = None
     # None: the revocation endpoint accepts any secret-based method (basic or
     # post), because Authlib's own client defaults to basic for revocation even
     # when it uses post at the token endpoint, and real providers are lenient.
@@ -253,6 +267,10 @@ class OAuth2ServerControl(ServerControl):
         # JWT bearer: audiences accepted besides the token URL; subjects that exist.
         self.jwt_audiences: list[str] = []
         self.jwt_subjects: set[str] = {"tester@example.com"}
+        # SAML 2.0 bearer: audiences accepted besides the token URL; the company_id the
+        # body must carry (SuccessFactors), or None for none.
+        self.saml_audiences: list[str] = []
+        self.saml_company_id: str | None = None
 
         # --- observations ---
         self._grant_attempts: Counter = Counter()
@@ -273,6 +291,7 @@ class OAuth2ServerControl(ServerControl):
         grant_types=("authorization_code", "refresh_token", "client_credentials"),
         revocation_endpoint_auth_method: str | None = None,
         public_key=None,
+        certificate: str | None = None,
     ) -> Client:
         """Register (or replace) a client. ``token_endpoint_auth_method`` is
         enforced strictly at the token endpoint; use ``"none"`` (and no secret)
@@ -290,6 +309,7 @@ class OAuth2ServerControl(ServerControl):
             grant_types=list(grant_types),
             revocation_endpoint_auth_method=revocation_endpoint_auth_method,
             public_key=public_key,
+            certificate=certificate,
         )
         with self.lock:
             self.clients[client_id] = client
@@ -318,7 +338,8 @@ class OAuth2ServerControl(ServerControl):
         that failed or were answered by an injected fault.""")
     token_requests = snapshot("_token_requests", """One dict per token request: ``grant_type``, ``form`` (dict),
         ``headers`` (dict), ``client_auth_method`` (as sent), ``time``.""")
-    assertions = snapshot("_assertions", "Verified JWTs, in order: ``kind`` (``grant`` or ``client``), ``header``, ``claims``.")
+    assertions = snapshot("_assertions", """Verified assertions, in order: ``kind`` (``grant`` or ``client``: JWTs,
+        with ``header`` and ``claims``; ``saml``: with ``issuer``, ``subject``, ``audience``, ``recipient``, ``form``).""")
     revoked = snapshot("_revoked", """Token strings accepted by ``/oauth/revoke`` (RFC 7009 answers 200 even
         for unknown tokens, so unknown ones are listed too).""")
     revocation_requests = snapshot("_revocation_requests", "Every revocation request (``form``, ``headers``, ``status``).")
@@ -516,6 +537,82 @@ def _authenticate_client_secret_query(query_client, req):
     return None
 
 
+def _make_saml2_grant(control: OAuth2ServerControl):
+    ns = {"saml2": "urn:oasis:names:tc:SAML:2.0:assertion"}
+    leeway = timedelta(seconds=60)
+
+    class SAML2BearerGrant(BaseGrant, TokenEndpointMixin):
+        """RFC 7522: the client (named in the body, or authenticated) presents a SAML 2.0
+        assertion signed with the key of its registered certificate; only what the signature
+        covers is read. Issuer = the client, Audience and Recipient = this token URL (or
+        ``saml_audiences``), the time window holds, the NameID is a known user."""
+
+        GRANT_TYPE = SAML2_BEARER
+        TOKEN_ENDPOINT_AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"]
+
+        def validate_token_request(self):
+            form = self.request.form
+            client = self.authenticate_token_endpoint_client()
+            if not client.check_grant_type(self.GRANT_TYPE):
+                raise UnauthorizedClientError(f"The client is not authorized to use 'grant_type={self.GRANT_TYPE}'")
+            if control.saml_company_id and form.get("company_id") != control.saml_company_id:
+                raise InvalidRequestError("Missing or unknown 'company_id'")
+            raw = form.get("assertion") or ""
+            try:
+                xml = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+                signed = XMLVerifier().verify(xml, x509_cert=client.certificate).signed_xml
+            except (SignXMLException, ValueError, etree.LxmlError) as exc:
+                raise InvalidGrantError(description=f"The assertion's signature does not verify ({type(exc).__name__}).") from None
+
+            def text(path):
+                found = signed.find(path, ns)
+                return found.text if found is not None else None
+
+            def attribute(path, name):
+                found = signed.find(path, ns)
+                return found.get(name) if found is not None else None
+
+            def instant(value):
+                return datetime.strptime(value or "", "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+            now = datetime.now(timezone.utc)
+            audiences = [request.base_url, *control.saml_audiences]
+            try:
+                in_time = (instant(attribute("saml2:Conditions", "NotBefore")) - leeway <= now
+                           < instant(attribute("saml2:Conditions", "NotOnOrAfter")) + leeway)
+            except ValueError:
+                in_time = False
+            confirmation = "saml2:Subject/saml2:SubjectConfirmation/saml2:SubjectConfirmationData"
+            if text("saml2:Issuer") != client.client_id:
+                raise InvalidGrantError(description="The assertion's issuer is not the client.")
+            if text("saml2:Conditions/saml2:AudienceRestriction/saml2:Audience") not in audiences:
+                raise InvalidGrantError(description="The assertion is not for this audience.")
+            if attribute(confirmation, "Recipient") not in audiences:
+                raise InvalidGrantError(description="The assertion is not for this recipient.")
+            if not in_time:
+                raise InvalidGrantError(description="The assertion is outside its time window.")
+            subject = text("saml2:Subject/saml2:NameID")
+            if subject not in control.jwt_subjects:
+                raise InvalidGrantError(description="Invalid subject in assertion")
+            with control.lock:
+                control._assertions.append({
+                    "kind": "saml", "issuer": text("saml2:Issuer"), "subject": subject,
+                    "audience": text("saml2:Conditions/saml2:AudienceRestriction/saml2:Audience"),
+                    "recipient": attribute(confirmation, "Recipient"),
+                    "form": {k: v for k, v in form.items() if k != "assertion"},
+                })
+            self.request.client = client
+            self.request.user = User(id=3, username=subject)
+            self.validate_requested_scope()
+
+        def create_token_response(self):
+            token = self.generate_token(user=self.request.user, scope=self.request.payload.scope, include_refresh_token=False)
+            self.save_token(token)
+            return 200, token, self.TOKEN_RESPONSE_HEADER
+
+    return SAML2BearerGrant
+
+
 def _make_private_key_jwt(control: OAuth2ServerControl):
     class PrivateKeyJWTAuth(JWTBearerClientAssertion):
         """RFC 7523 section 2.2 client authentication, verified with the client's public key."""
@@ -708,6 +805,7 @@ def create_oauth2_server(**options) -> tuple[Flask, OAuth2ServerControl]:
     server.register_grant(refresh_grant)
     server.register_grant(cc_grant)
     server.register_grant(jwt_grant)
+    server.register_grant(_make_saml2_grant(control))
     server.register_client_auth_method("private_key_jwt", _make_private_key_jwt(control))
     server.register_client_auth_method("client_secret_query", _authenticate_client_secret_query)
     server.register_endpoint(_make_revocation_endpoint(control))

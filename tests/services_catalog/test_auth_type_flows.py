@@ -19,8 +19,8 @@ from django.utils import timezone
 from connections_app.auth.registry import AUTH_TYPES
 from connections_app.models import Connection
 from tests.catalog_entries import catalog_entry  # noqa: F401  (a fixture)
-from tests.factories import CALLBACK, give_consent, invoke, new_key
-from tests.servers.oauth2_server import JWT_BEARER
+from tests.factories import CALLBACK, give_consent, invoke, new_certificate, new_key
+from tests.servers.oauth2_server import JWT_BEARER, SAML2_BEARER
 
 pytestmark = pytest.mark.django_db
 
@@ -81,17 +81,23 @@ class ApiKeyFlow(Flow):
 
 
 class BasicFlow(Flow):
-    credentials: ClassVar[dict] = {"username": "alice", "password": "basic-secret-canary-61"}
+    """Basic, and an extra secret header beside it (UKG Pro's customer API key)."""
+
+    credentials: ClassVar[dict] = {"username": "alice", "password": "basic-secret-canary-61", "X-Customer-Key": "customer-key-canary-2b"}
     call: ClassVar[dict] = {"url": "/basic-auth/alice/basic-secret-canary-61"}  # 200 only for exactly these
 
     def entry(self):
-        return {"param_type": "header", "base_url": self.request.getfixturevalue("httpbin_server").url}
+        return {"param_type": "header", "base_url": self.request.getfixturevalue("httpbin_server").url,
+                "parameters": [{"key": "X-Customer-Key", "display_name": "Customer API key"}]}
 
     def check(self, admin, envelope):
         assert envelope["body"] == {"authenticated": True, "user": "alice"}
+        # httpbin echoes the headers it received; the envelope scrubs the connection's secrets.
+        headers = invoke(admin, url="/headers").json()["body"]["headers"]
+        assert headers["X-Customer-Key"] == "[redacted]" and headers["Authorization"] == "Basic [redacted]"
 
     def secrets(self):
-        return [self.credentials["password"]]
+        return [self.credentials["password"], self.credentials["X-Customer-Key"]]
 
 
 class OAuth1Flow(Flow):
@@ -188,6 +194,33 @@ class JwtBearerFlow(OAuth2Flow):
         return [self.pem.splitlines()[3], self.stored_token()]
 
 
+class Saml2BearerFlow(OAuth2Flow):
+    """The connection gives a key; the server verifies the signed SAML assertion (RFC 7522)
+    against the certificate registered with the client, as SAP SuccessFactors does."""
+
+    grant = "saml2_bearer"
+    consents = False
+    client: ClassVar[dict | None] = None  # the assertion (and the client id in the body) proves it
+
+    def entry(self):
+        data = super().entry()
+        self.pem, certificate = new_certificate()
+        self.server.register_client("sf-api-key", None, [], scope="read", token_endpoint_auth_method="none",
+                                    grant_types=[SAML2_BEARER], certificate=certificate)
+        self.credentials = {"private_key": self.pem, "client_id": "sf-api-key", "user_id": "tester@example.com"}
+        del data["oauth2"]["authorize_url"]
+        return data
+
+    def check(self, admin, envelope):
+        assert envelope["body"] == {"user": "tester@example.com", "scope": "read", "client_id": "sf-api-key", "via": "bearer"}
+        seen = self.server.assertions[-1]
+        assert seen["kind"] == "saml" and seen["issuer"] == "sf-api-key" and seen["subject"] == "tester@example.com"
+        assert self.server.grant_counts == {SAML2_BEARER: 1}
+
+    def secrets(self):
+        return [self.pem.splitlines()[3], self.stored_token()]
+
+
 class AwsSigV4Flow(Flow):
     credentials: ClassVar[dict] = {"access_key_id": "AKIAFLOWTEST00001", "secret_access_key": "aws-secret-canary-3c1f/Zx+q"}
     call: ClassVar[dict] = {"url": "/", "method": "POST", "json": {"TableName": "orders"}, "headers": {"X-Amz-Target": "DynamoDB_20120810.ListTables"}}
@@ -213,6 +246,7 @@ FLOWS: dict[tuple[str, str | None], type[Flow]] = {
     ("oauth2", "authorization_code"): OAuth2Flow,
     ("oauth2", "client_credentials"): ClientCredentialsFlow,
     ("oauth2", "jwt_bearer"): JwtBearerFlow,
+    ("oauth2", "saml2_bearer"): Saml2BearerFlow,
     ("aws_sigv4", None): AwsSigV4Flow,
 }
 

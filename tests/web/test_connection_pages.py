@@ -300,3 +300,20 @@ def test_refused_calls_are_in_recent_calls_and_each_parameter_shows_its_hint(org
     logged = list(InvocationLog.objects.filter(connection=acme_connection).values_list("method", "url", "error"))
     assert logged == [("POST", "/v1/items", "connection_not_ready")] * 3
     assert "connection_not_ready" in admin_web.get("/connections/acme_main/").content.decode()
+
+
+def test_the_sap_successfactors_form_asks_for_the_saml_key_and_never_echoes_it(admin_web):
+    """A SAML 2.0 bearer service: no OAuth client needed; the key is a text area, the client
+    id, user and company are lines; a key that cannot be read is refused next to its field and
+    nothing is stored."""
+    html = admin_web.get("/connections/new/sap_successfactors/").content.decode()
+    assert "No OAuth client is set" not in html and 'name="config_api_host"' in html
+    assert re.search(r'<textarea[^>]*name="credential_0"', html) and "User id" in html and "Company id" in html
+    bad = "-----BEGIN PRIVATE KEY-----\nNOTAKEYNOTAKEY\n-----END PRIVATE KEY-----"
+    response = admin_web.post("/connections/new/sap_successfactors/", {
+        "name": "SF", "link_name": "sf_main", "config_api_host": "api4.successfactors.com",
+        "credential_0": bad, "credential_1": "", "credential_2": "APIKEY", "credential_3": "sfadmin", "credential_4": "ACME01",
+    }).content.decode()
+    assert "could not be read" in error_of(response, "credential_0")
+    assert not Connection.objects.exists()  # the typed key comes back in that one answer only (house rule)
+    assert "NOTAKEYNOTAKEY" not in admin_web.get("/connections/new/sap_successfactors/").content.decode()

@@ -70,6 +70,31 @@ def test_basic_service(admin_web):
     assert Connection.objects.get().credentials == {"username": "alice", "password": "pa55-word-long"}
 
 
+def test_basic_service_with_an_extra_secret_parameter(admin_web):
+    """UKG Pro's shape: Basic, and a customer key header typed in a parameter row; the key is
+    stored with the password, encrypted, and never shown again."""
+    response = admin_web.post("/connections/new/", custom_form(**{
+        "auth_type": "basic", "param-0-key": "US-CUSTOMER-API-KEY", "param-0-display_name": "Customer API key",
+        "basic_username": "alice", "basic_password": "pa55-word-long",
+    }))
+    assert response.status_code == 302, error_summary_of(response)
+    service = CustomService.objects.get()
+    assert service.definition["parameters"] == [{"key": "US-CUSTOMER-API-KEY", "display_name": "Customer API key", "value_template": "{value}"}]
+    assert Connection.objects.get().credentials == {"username": "alice", "password": "pa55-word-long", "US-CUSTOMER-API-KEY": SECRET}
+    page = admin_web.get("/connections/acme_main/").content.decode()
+    assert "Customer API key" in page and SECRET not in page
+    # A row without its value is refused next to the row, and nothing is stored.
+    html = admin_web.post("/connections/new/", custom_form(**{
+        "auth_type": "basic", "param-0-key": "US-CUSTOMER-API-KEY", "param-0-value": "", "service_link_name": "acme_two",
+        "link_name": "acme_two", "basic_username": "alice", "basic_password": "pa55-word-long",
+    })).content.decode()
+    assert error_of(html, "param-0-value") and CustomService.objects.count() == 1
+
+
+def error_summary_of(response) -> str:
+    return re.sub(r"<[^>]+>", " ", response.content.decode())[:3000] if response.status_code != 302 else ""
+
+
 def test_oauth2_service_redirects_to_the_authorize_link(admin_web):
     response = admin_web.post("/connections/new/", oauth2_form())
     assert response.status_code == 302 and response["Location"].startswith("http://testserver/oauth/authorize/")
@@ -112,7 +137,7 @@ def test_service_errors_go_next_to_their_fields(admin_web):
     assert "allowed host" in error_of(no_host, "allowed_hosts")
     bad_host = admin_web.post("/connections/new/", custom_form(allowed_hosts="ok.example, bad_host!")).content.decode()
     assert "is not a host name" in error_of(bad_host, "allowed_hosts")
-    basic_query = admin_web.post("/connections/new/", custom_form(auth_type="basic", param_type="query")).content.decode()
+    basic_query = admin_web.post("/connections/new/", custom_form(auth_type="basic", param_type="form")).content.decode()
     assert "Basic authentication travels in a header" in error_of(basic_query, "param_type")
     oauth = admin_web.post("/connections/new/", oauth2_form(oauth2_token_url="not a url")).content.decode()
     assert "absolute http(s) URL" in error_of(oauth, "oauth2_token_url")

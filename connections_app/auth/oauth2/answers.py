@@ -14,6 +14,7 @@ from ...errors import UpstreamError, UpstreamTimeout
 from ..token_calls import Grant, RefreshFailed
 from .config import kept_name
 from .jwt_bearer import JWT_CREDENTIAL_KEYS
+from .saml_bearer import SAML_CREDENTIAL_KEYS
 
 # Provider answers that mean the grant is dead: only a person can fix it (re-consent).
 TERMINAL_ERRORS = {"invalid_grant", "unauthorized_client", "access_denied", "invalid_scope"}
@@ -99,8 +100,9 @@ def grant_from(token: dict, *, previous: dict | None = None, kept: dict | None =
 
 
 def kept_key_material(previous: dict | None) -> dict:
-    """The key a JWT bearer connection gave: kept beside every new token."""
-    return {k: v for k, v in (previous or {}).items() if k in JWT_CREDENTIAL_KEYS and isinstance(v, str)}
+    """The key a JWT or SAML bearer connection gave: kept beside every new token."""
+    keys = (*JWT_CREDENTIAL_KEYS, *SAML_CREDENTIAL_KEYS)
+    return {k: v for k, v in (previous or {}).items() if k in keys and isinstance(v, str)}
 
 
 def _lookup(data: Any, path: str) -> Any:

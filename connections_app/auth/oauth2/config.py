@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, StrictBool, StringConstraints, model_validator
 
 from services_catalog.fields import (
-    FORBIDDEN_DEFAULT_HEADERS, SECRET_FIELD, TEMPLATED, ClientId, ClientSecret, FieldError, OneLine, Published, Shape, StringMap,
-    TokenTemplate, Url,
+    FORBIDDEN_DEFAULT_HEADERS, SECRET_FIELD, TEMPLATED, ChoiceLabels, ClientId, ClientSecret, FieldError, OneLine, Published, Shape,
+    StringMap, TokenTemplate, Url,
 )
 
 KEY_MAX_CHARS = 16384
@@ -96,8 +96,10 @@ TokenParams = dict[Annotated[str, AfterValidator(_token_param_name)], Annotated[
 
 
 class OAuth2Config(Shape):
-
-    grant_type: Literal["authorization_code", "client_credentials", "jwt_bearer"] = "authorization_code"
+    grant_type: Annotated[Literal["authorization_code", "client_credentials", "jwt_bearer", "saml2_bearer"], ChoiceLabels(
+        authorization_code="Authorization code (a person gives consent)", client_credentials="Client credentials (no consent)",
+        jwt_bearer="JWT bearer (a service account's key signs in; no consent)",
+        saml2_bearer="SAML 2.0 bearer (a signed SAML assertion; no consent)")] = "authorization_code"
     authorize_url: Url | None = None
     token_url: Annotated[Url, Field(title="Access token URL")]
     refresh_url: Annotated[Url | None, Field(title="Refresh token URL", description="Defaults to token_url.")] = None
@@ -114,6 +116,13 @@ class OAuth2Config(Shape):
                                                                "the secret is read only for the call and scrubbed from answers.")] = {}
     token_endpoint_auth_method: Annotated[
         Literal["client_secret_post", "client_secret_basic", "private_key_jwt", "none", "client_secret_query"],
+        ChoiceLabels(
+            client_secret_post="Client secret in the request body (client_secret_post)",
+            client_secret_basic="Client secret in a Basic header (client_secret_basic)",
+            private_key_jwt="A JWT signed with the client's private key (private_key_jwt)",
+            none="Client ID alone, a public client with PKCE (none)",
+            client_secret_query="Client ID and secret in the token URL's query (client_secret_query)",
+        ),
         Field(description="none: client_id alone in the token request body (a public client with PKCE: Etsy); "
                           "client_secret_query: client_id and client_secret in the token URL's query (Marketo)."),
     ] = "client_secret_post"
@@ -130,7 +139,7 @@ class OAuth2Config(Shape):
     client_secret: Annotated[ClientSecret | None, SECRET_FIELD] = None
     client_private_key: Annotated[PrivateKeyPem | None, SECRET_FIELD] = None
     client_key_id: Annotated[str | None, StringConstraints(max_length=200, pattern=r"^\S+$")] = None
-    assertion_audience: Annotated[Url | None, Field(description="aud of JWTs we sign; defaults to token_url.")] = None
+    assertion_audience: Annotated[Url | None, Field(description="aud of JWTs (Audience of SAML assertions) we sign; defaults to token_url.")] = None
     assertion_algorithm: Literal[ASSERTION_ALGORITHMS] = "RS256"  # type: ignore[valid-type]
     assertion_scope: Annotated[Literal["form", "claim"], Field(description="jwt_bearer: scopes as a form field or a scope claim (Google).")] = "form"
     assertion_claims: Annotated[StringMap, Field(description="Extra claims of the jwt_bearer assertion (Box: box_sub_type).")] = {}

@@ -1,6 +1,6 @@
 """The OAuth 2.0 protocol steps, each one token-endpoint call by Authlib: the authorize URL
 (PKCE S256), the code exchange, refresh, the grants that need no consent (client
-credentials; JWT bearer, RFC 7523) and RFC 7009 revocation."""
+credentials; JWT bearer, RFC 7523; SAML 2.0 bearer, RFC 7522) and RFC 7009 revocation."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from services_catalog.fields import PLACEHOLDER_RE
 
 from ...errors import ConnectionsError
 from ..token_calls import ConsentStart, RefreshFailed
+from . import saml_bearer
 from .answers import call_token_endpoint
 from .client_auth import NoClientAuth, has_client, token_session
 from .config import OAuth2Config
@@ -48,7 +49,9 @@ def refresh(config: OAuth2Config, refresh_token: str | None) -> dict:
 
 def own_token(config: OAuth2Config, *, scope: str | None, credentials: dict) -> dict:
     """Ask the token endpoint for a token without consent: ``client_credentials``, or
-    ``jwt_bearer`` with a fresh assertion signed by the connection's key."""
+    ``jwt_bearer`` / ``saml2_bearer`` with a fresh assertion signed by the connection's key."""
+    if config.grant_type == "saml2_bearer":
+        return _saml2_bearer_token(config, scope=scope, credentials=credentials)
     if config.grant_type != "jwt_bearer":
         session = token_session(config, scope=scope)
         return call_token_endpoint(session.fetch_token, config.token_url, grant_type="client_credentials", **token_params(config))
@@ -73,6 +76,22 @@ def token_params(config: OAuth2Config) -> dict[str, str]:
         if missing:
             raise RefreshFailed(f"The token parameter {name} needs the connection's config value {missing[0]}.", terminal=True)
     return {"body": urlencode(config.token_params)} if config.token_params else {}
+
+
+def _saml2_bearer_token(config: OAuth2Config, *, scope: str | None, credentials: dict) -> dict:
+    """RFC 7522: a fresh SAML 2.0 assertion; the client names itself in the body."""
+    try:
+        signed = saml_bearer.assertion(config, credentials)
+    except (ValueError, KeyError) as exc:
+        raise RefreshFailed(str(exc) if isinstance(exc, ValueError) else "The connection's key is incomplete.", terminal=True) from None
+    session = token_session(config, scope=scope)
+    fields = saml_bearer.token_request_fields(credentials)
+    if has_client(config):  # the organisation's client authenticates, and names itself
+        fields.pop("client_id")
+    else:
+        fields["auth"] = NoClientAuth()
+    return call_token_endpoint(session.fetch_token, config.token_url, grant_type=saml_bearer.SAML2_BEARER_GRANT,
+                               assertion=signed, **fields, **token_params(config))
 
 
 def revoke(config: OAuth2Config, credentials: dict) -> list[str]:

@@ -16,9 +16,12 @@ from services_catalog.fields import FieldError
 
 from ..base import CONSENT, FETCHED, AuthType, ParameterInjector, encodings_of
 from ..token_calls import ConsentFailed, ConsentStart, Grant, RefreshFailed
-from . import grants, jwt_bearer
+from . import grants, jwt_bearer, saml_bearer
 from .answers import grant_from, kept_values
 from .config import RESERVED_AUTHORIZE_PARAMS, OAuth2Config, kept_name
+
+
+ASSERTION_GRANTS = ("jwt_bearer", "saml2_bearer")  # no consent: the connection's own key
 
 
 class OAuth2(AuthType):
@@ -57,7 +60,7 @@ class OAuth2(AuthType):
 
     @property
     def connects_by(self) -> str:
-        return FETCHED if self.service.oauth2.grant_type in ("client_credentials", "jwt_bearer") else CONSENT
+        return FETCHED if self.service.oauth2.grant_type in ("client_credentials", *ASSERTION_GRANTS) else CONSENT
 
     def client_field_names(self) -> tuple[str, str]:
         if self.service.oauth2.token_endpoint_auth_method == "private_key_jwt":
@@ -77,8 +80,8 @@ class OAuth2(AuthType):
 
     @property
     def client_optional(self) -> bool:
-        # A JWT bearer connection proves itself with its own key; a client is optional.
-        return self.service.oauth2.grant_type == "jwt_bearer"
+        # A JWT or SAML bearer connection proves itself with its own key; a client is optional.
+        return self.service.oauth2.grant_type in ASSERTION_GRANTS
 
     def scope_params(self, scopes: list[str]) -> dict[str, str]:
         """The chosen scopes by the authorize parameter they go under (``scope``, Slack's
@@ -89,12 +92,16 @@ class OAuth2(AuthType):
             grouped.setdefault(params.get(name, "scope"), []).append(name)
         return {param: self.service.oauth2.scope_delimiter.join(names) for param, names in grouped.items()}
 
-    # -- the JWT bearer grant: the key a connection gives ----------------------------------
+    # -- the JWT and SAML bearer grants: the key a connection gives ------------------------
     def credential_fields(self):
-        return jwt_bearer.JWT_FIELDS if self.service.oauth2.grant_type == "jwt_bearer" else ()
+        grant = self.service.oauth2.grant_type
+        return jwt_bearer.JWT_FIELDS if grant == "jwt_bearer" else saml_bearer.SAML_FIELDS if grant == "saml2_bearer" else ()
 
     def validate_credentials(self, values, *, partial: bool = False) -> dict[str, str]:
-        if self.service.oauth2.grant_type != "jwt_bearer":
+        grant = self.service.oauth2.grant_type
+        if grant == "saml2_bearer":
+            return saml_bearer.validate_key(values)
+        if grant != "jwt_bearer":
             return super().validate_credentials(values, partial=partial)
         return jwt_bearer.validate_key(self.service.oauth2, values)
 
@@ -181,7 +188,10 @@ class OAuth2(AuthType):
         return ""
 
     def credential_hints(self, credentials: dict) -> list[tuple[str, str]]:
-        if self.service.oauth2.grant_type != "jwt_bearer":
+        grant = self.service.oauth2.grant_type
+        if grant == "saml2_bearer":
+            return saml_bearer.key_hints(credentials)
+        if grant != "jwt_bearer":
             return super().credential_hints(credentials)
         return jwt_bearer.key_hints(credentials)
 

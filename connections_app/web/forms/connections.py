@@ -56,7 +56,7 @@ class CredentialFieldsMixin:
         self.credential_keys: list[str] = []
         for index, parameter in enumerate(service.credential_fields()):
             self.credential_keys.append(parameter.key)
-            sent_as = f"Sent as {parameter.key}." if service.auth.takes_parameters else ""  # the key is the service's
+            sent_as = f"Sent as {parameter.key}." if parameter in service.parameters else ""  # the key is the service's
             self.fields[f"credential_{index}"] = credential_field(
                 parameter, required=required, help_text=" ".join(t for t in (help_text, sent_as) if t),
             )

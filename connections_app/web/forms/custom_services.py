@@ -548,10 +548,11 @@ class CustomServicePage:
         auth = self.service.auth
         c = self.connection.cleaned_data
         credentials = None
-        if auth.takes_parameters:
-            credentials = {f.cleaned_data["key"]: f.cleaned_data.get("value") or "" for _i, f in self.params.rows() if f.cleaned_data["key"]}
-        elif auth.name in self.connection.credentials:
+        if auth.name in self.connection.credentials:  # typed (Basic's user name and password)
             credentials = self.connection.typed_credentials(auth.name)
+        if auth.takes_parameters:  # the rows' values (API keys; Basic's extra secrets)
+            rows = {f.cleaned_data["key"]: f.cleaned_data.get("value") or "" for _i, f in self.params.rows() if f.cleaned_data["key"]}
+            credentials = {**(credentials or {}), **rows}
         scopes = [item["name"] for item in self.scopes.items()] if auth.asks_scopes else None
         return {"name": c["name"], "link_name": c["link_name"], "credentials": credentials, "scopes": scopes}
 

@@ -22,7 +22,7 @@ from django import forms
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from services_catalog.fields import Secret, has_marker, is_url
+from services_catalog.fields import ChoiceLabels, Secret, has_marker, is_url
 
 from .base import secret_input
 
@@ -139,7 +139,9 @@ def block_field(section: str, name: str, info: FieldInfo, *, client_fields: tupl
     secret = has_marker(metadata, Secret) or info.exclude is True
     if origin is Literal:
         kind = "choice"
-        form_field: forms.Field = forms.ChoiceField(choices=[(v, choice_label(v)) for v in typing.get_args(annotation)], initial=default, **common)
+        words = next((m.labels for m in metadata if isinstance(m, ChoiceLabels)), {})
+        choices = [(v, words.get(v) or choice_label(v)) for v in typing.get_args(annotation)]
+        form_field: forms.Field = forms.ChoiceField(choices=choices, initial=default, **common)
     elif annotation is bool:
         kind = "bool"
         form_field = forms.BooleanField(initial=default, **common)
