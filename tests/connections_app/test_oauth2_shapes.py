@@ -269,3 +269,15 @@ def test_the_server_refuses_a_client_registered_for_another_method(oauth2_server
     connection = _connect(admin)
     assert connection["status"] != "connected" and oauth2_server.grant_counts == {}
     assert "invalid_client" in Connection.objects.get(link_name="acme_main").error
+
+
+def test_a_custom_service_carries_its_runame_beside_its_client(oauth2_server, admin):
+    from tests.factories import oauth2_service  # noqa: PLC0415
+
+    without = oauth2_service(oauth2_server, uses_redirect_name=True)
+    response = admin.post("/api/v1/services/", without, format="json")
+    assert response.status_code == 400 and "oauth2.redirect_name" in response.json()["error"]["fields"]
+    with_name = oauth2_service(oauth2_server, uses_redirect_name=True, redirect_name=RUNAME)
+    response = admin.post("/api/v1/services/", with_name, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["oauth2"]["redirect_name"] == RUNAME
