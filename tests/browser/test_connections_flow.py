@@ -28,7 +28,7 @@ def create_token(page) -> str:
 
 def fill_custom_api_key_service(page, upstream, *, service_name="Acme API", connection_name="Acme main"):
     page.get_by_role("link", name="Create Connection").first.click()
-    page.get_by_role("link", name="Custom service").click()
+    page.get_by_role("link", name="Custom service", exact=True).click()
     expect(page.get_by_role("heading", name="Create new service")).to_be_visible()
     page.get_by_label("Service name").fill(service_name)
     page.get_by_label("Authentication type").select_option("api_key")

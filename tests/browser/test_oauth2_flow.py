@@ -19,7 +19,7 @@ def test_custom_oauth2_service_consent_and_back(admin_page, oauth2_provider, bas
     page = admin_page
 
     page.get_by_role("link", name="Create Connection").first.click()
-    page.get_by_role("link", name="Custom service").click()
+    page.get_by_role("link", name="Custom service", exact=True).click()
     page.get_by_label("Service name").fill("Test Provider")
     # The OAuth fields appear when an OAuth type is chosen; the API key rows go away.
     expect(page.get_by_label("Client ID")).to_be_hidden()
