@@ -128,9 +128,10 @@ def invoke(
         _log(conn, actor, timezone.now(), shown_method, url if isinstance(url, str) else "", None, 0, exc.code)
         raise
     service = selectors.connection_service(conn)
-    if strategy_for(service).client_per_call:  # OAuth 1 signs with the client; Etsy sends it in a header
-        service = selectors.connection_service(conn, with_secrets=True)
     strategy = strategy_for(service)
+    if strategy.client_per_call:  # OAuth 1 signs with the client; Etsy sends it in a header
+        service = selectors.connection_service(conn, with_secrets=True)
+        strategy = strategy_for(service)
     full_url = resolve_url(url, service.base_url)
     _check_request(full_url, method, params, headers, json, form, body, timeout, retries, strategy.injected_names())
     request = http.OutboundRequest(

@@ -164,13 +164,19 @@ def test_a_token_param_without_its_config_value_refuses_the_token_request():
     ({"sub": "{nobody}"}, "oauth2.token_params.sub"), ({"bad name": "x"}, "oauth2.token_params.bad name"),
 ])
 def test_token_params_may_not_override_the_grant_or_name_unknown_values(params, field):
+    errors = definition_errors(token_params=params)
+    assert field in errors, errors
+
+
+def definition_errors(**oauth2) -> dict:
+    """The errors of a client-credentials service definition with these oauth2 options."""
     from services_catalog.schema import SchemaError, ServiceDefinition  # noqa: PLC0415
 
     data = {"link_name": "x_api", "name": "X", "auth_type": "oauth2", "base_url": "https://api.x.example",
-            "oauth2": {"grant_type": "client_credentials", "token_url": "https://x.example/token", "token_params": params}}
+            "oauth2": {"grant_type": "client_credentials", "token_url": "https://x.example/token", **oauth2}}
     with pytest.raises(SchemaError) as caught:
         ServiceDefinition.from_dict(data, source="t")
-    assert field in caught.value.errors, caught.value.errors
+    return caught.value.errors
 
 
 # -- Etsy: the client id and secret in a header on every call --------------------------------
@@ -226,13 +232,8 @@ def test_a_caller_cannot_set_the_client_header(etsy_like, admin):
     ({"Authorization": "{client_id}"}, "oauth2.client_headers"), ({"bad header": "x"}, "oauth2.client_headers.bad header"),
 ])
 def test_client_headers_name_only_the_client(headers, field):
-    from services_catalog.schema import SchemaError, ServiceDefinition  # noqa: PLC0415
-
-    data = {"link_name": "x_api", "name": "X", "auth_type": "oauth2", "base_url": "https://api.x.example",
-            "oauth2": {"grant_type": "client_credentials", "token_url": "https://x.example/token", "client_headers": headers}}
-    with pytest.raises(SchemaError) as caught:
-        ServiceDefinition.from_dict(data, source="t")
-    assert field in caught.value.errors, caught.value.errors
+    errors = definition_errors(client_headers=headers)
+    assert field in errors, errors
 
 
 # -- Marketo: the client in the token URL's query string -----------------------------------

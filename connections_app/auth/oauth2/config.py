@@ -12,8 +12,34 @@ from services_catalog.fields import (
     StringMap, TokenTemplate, Url,
 )
 
+from ...errors import ValidationFailed
+
 KEY_MAX_CHARS = 16384
 ASSERTION_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384")
+
+
+def clean_key_values(values, *, known: tuple[str, ...], multiline: set[str], one_line_max: int | None = None,
+                     ) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The credential values a signing-key connection (JWT or SAML bearer) gives: each a
+    known name, a string of at most ``KEY_MAX_CHARS`` without NUL, one line unless its
+    field takes several; empty ones left out. (cleaned, errors by ``credentials.<name>``)."""
+    if not isinstance(values, dict):
+        raise ValidationFailed.field("credentials", "Must be an object of credential values.")
+    one_line = "Must be one line." if one_line_max is None else f"Must be one line of at most {one_line_max} characters."
+    errors: dict[str, list[str]] = {}
+    cleaned: dict[str, str] = {}
+    for key, value in values.items():
+        if key not in known:
+            errors[f"credentials.{key}"] = [f"Unknown credential; expected {', '.join(known)}."]
+        elif value in (None, ""):
+            continue
+        elif not isinstance(value, str) or len(value) > KEY_MAX_CHARS or "\0" in value:
+            errors[f"credentials.{key}"] = [f"Must be a string of at most {KEY_MAX_CHARS} characters."]
+        elif key not in multiline and (any(c in value for c in "\r\n") or (one_line_max is not None and len(value) > one_line_max)):
+            errors[f"credentials.{key}"] = [one_line]
+        else:
+            cleaned[key] = value.strip()
+    return cleaned, errors
 
 
 def _pem(value: str) -> str:

@@ -12,7 +12,7 @@ from joserfc.jwk import ECKey, RSAKey
 from services_catalog.fields import CredentialField
 
 from ...errors import ValidationFailed
-from .config import KEY_MAX_CHARS, OAuth2Config
+from .config import OAuth2Config, clean_key_values
 
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ASSERTION_SECONDS = 60  # Box allows at most 60 s, Salesforce 3 minutes, Google an hour
@@ -66,21 +66,7 @@ def load_private_key(pem: str):
 
 def validate_key(config: OAuth2Config, values) -> dict[str, str]:
     """The key a JWT bearer connection gives, cleaned, or ValidationFailed naming each field."""
-    if not isinstance(values, dict):
-        raise ValidationFailed.field("credentials", "Must be an object of credential values.")
-    errors: dict[str, list[str]] = {}
-    cleaned: dict[str, str] = {}
-    for key, value in values.items():
-        if key not in JWT_CREDENTIAL_KEYS:
-            errors[f"credentials.{key}"] = [f"Unknown credential; expected {', '.join(JWT_CREDENTIAL_KEYS)}."]
-        elif value in (None, ""):
-            continue
-        elif not isinstance(value, str) or len(value) > KEY_MAX_CHARS or "\0" in value:
-            errors[f"credentials.{key}"] = [f"Must be a string of at most {KEY_MAX_CHARS} characters."]
-        elif key not in ("service_account_json", "private_key") and any(c in value for c in "\r\n"):
-            errors[f"credentials.{key}"] = ["Must be one line."]
-        else:
-            cleaned[key] = value.strip()
+    cleaned, errors = clean_key_values(values, known=JWT_CREDENTIAL_KEYS, multiline={"service_account_json", "private_key"})
     if not errors:
         try:
             signing_material(config, cleaned)

@@ -24,7 +24,7 @@ from signxml.algorithms import CanonicalizationMethod, SignatureMethod
 from services_catalog.fields import CredentialField
 
 from ...errors import ValidationFailed
-from .config import KEY_MAX_CHARS, OAuth2Config
+from .config import OAuth2Config, clean_key_values
 
 SAML2_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:saml2-bearer"
 ASSERTION_SECONDS = 300  # short: an assertion is used once, at once
@@ -47,21 +47,7 @@ _MULTILINE = {f.key for f in SAML_FIELDS if f.multiline}
 def validate_key(values) -> dict[str, str]:
     """The key, certificate and names a connection gives, cleaned, or ValidationFailed
     naming each field (never a part of the key)."""
-    if not isinstance(values, dict):
-        raise ValidationFailed.field("credentials", "Must be an object of credential values.")
-    errors: dict[str, list[str]] = {}
-    cleaned: dict[str, str] = {}
-    for key, value in values.items():
-        if key not in SAML_CREDENTIAL_KEYS:
-            errors[f"credentials.{key}"] = [f"Unknown credential; expected {', '.join(SAML_CREDENTIAL_KEYS)}."]
-        elif value in (None, ""):
-            continue
-        elif not isinstance(value, str) or len(value) > KEY_MAX_CHARS or "\0" in value:
-            errors[f"credentials.{key}"] = [f"Must be a string of at most {KEY_MAX_CHARS} characters."]
-        elif key not in _MULTILINE and (any(c in value for c in "\r\n") or len(value) > 500):
-            errors[f"credentials.{key}"] = ["Must be one line of at most 500 characters."]
-        else:
-            cleaned[key] = value.strip()
+    cleaned, errors = clean_key_values(values, known=SAML_CREDENTIAL_KEYS, multiline=_MULTILINE, one_line_max=500)
     for f in SAML_FIELDS:
         if f.required and f.key not in cleaned and f"credentials.{f.key}" not in errors:
             errors[f"credentials.{f.key}"] = ["This field is required."]
