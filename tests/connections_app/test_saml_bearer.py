@@ -112,6 +112,25 @@ def test_a_certificate_that_is_not_the_keys_is_refused_before_any_call(admin, pr
     assert provider.grant_attempts == {} and not Connection.objects.exists()
 
 
+
+def test_the_audience_may_be_a_bare_name(admin, provider):
+    """SAML's Audience and JWT's aud are URIs or plain names: SuccessFactors is said to expect
+    www.successfactors.com; the recipient stays the token URL."""
+    pem, certificate = new_certificate()
+    register(provider, certificate)
+    provider.saml_audiences.append("www.successfactors.com")
+    saml_service(provider, admin, assertion_audience="www.successfactors.com")
+    assert create(admin, key(pem))["status"] == "connected"
+    assert provider.assertions[-1]["audience"] == "www.successfactors.com"
+    assert provider.assertions[-1]["recipient"] == f"{provider.url}/oauth/token"
+
+
+@pytest.mark.parametrize("audience", ["ftp://x.example/", "two words", "https://user:pw@x.example/", "-leading.dash"])
+def test_an_audience_that_is_neither_a_url_nor_a_name_is_refused(admin, provider, audience):
+    data = oauth2_service(provider, "sf_api", grant_type="saml2_bearer", assertion_audience=audience)
+    response = admin.post("/api/v1/services/", data, format="json")
+    assert response.status_code == 400 and "oauth2.assertion_audience" in response.json()["error"]["fields"], response.content
+
 @pytest.mark.parametrize("credentials, field", [
     ({"private_key": "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----", "client_id": "c", "user_id": "u"}, "private_key"),
     ({"private_key": "PEMPEMPEM", "client_id": "c", "user_id": "u"}, "private_key"),

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, Field, StrictBool, StringConstraints, model
 
 from services_catalog.fields import (
     FORBIDDEN_DEFAULT_HEADERS, SECRET_FIELD, TEMPLATED, ChoiceLabels, ClientId, ClientSecret, FieldError, OneLine, Published, Shape,
-    StringMap, TokenTemplate, Url,
+    URL_PATTERN, URL_RE, StringMap, TokenTemplate, Url,
 )
 
 from ...errors import ValidationFailed
@@ -118,6 +118,20 @@ ClientHeaders = dict[
 ]
 
 # Values may hold {placeholders} filled from the connection's config (Greenhouse: "{user_id}").
+# RFC 7519's StringOrURI (and SAML's Audience): an absolute URL, or a bare name such as SAP
+# SuccessFactors' www.successfactors.com. Anything with a scheme must be a whole http(s) URL.
+_BARE_AUDIENCE = r"[A-Za-z0-9][A-Za-z0-9._~-]{0,252}"
+AUDIENCE_PATTERN = rf"^(?:{_BARE_AUDIENCE}|{URL_PATTERN[1:-1]})$"
+
+
+def _audience(value: str) -> str:
+    if re.fullmatch(_BARE_AUDIENCE, value) or URL_RE.fullmatch(value):
+        return value
+    raise ValueError("Must be an absolute http(s) URL or a bare name such as www.example.com.")
+
+
+Audience = Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_audience), Published(AUDIENCE_PATTERN), TEMPLATED]
+
 TokenParams = dict[Annotated[str, AfterValidator(_token_param_name)], Annotated[OneLine, TEMPLATED]]
 
 
@@ -165,7 +179,8 @@ class OAuth2Config(Shape):
     client_secret: Annotated[ClientSecret | None, SECRET_FIELD] = None
     client_private_key: Annotated[PrivateKeyPem | None, SECRET_FIELD] = None
     client_key_id: Annotated[str | None, StringConstraints(max_length=200, pattern=r"^\S+$")] = None
-    assertion_audience: Annotated[Url | None, Field(description="aud of JWTs (Audience of SAML assertions) we sign; defaults to token_url.")] = None
+    assertion_audience: Annotated[Audience | None, Field(description="aud of JWTs (Audience of SAML assertions) we sign; defaults to token_url. "
+                                                          "A URL or a bare name (SAP SuccessFactors: www.successfactors.com).")] = None
     assertion_algorithm: Literal[ASSERTION_ALGORITHMS] = "RS256"  # type: ignore[valid-type]
     assertion_scope: Annotated[Literal["form", "claim"], Field(description="jwt_bearer: scopes as a form field or a scope claim (Google).")] = "form"
     assertion_claims: Annotated[StringMap, Field(description="Extra claims of the jwt_bearer assertion (Box: box_sub_type).")] = {}
