@@ -282,3 +282,42 @@ def test_a_custom_service_carries_its_runame_beside_its_client(oauth2_server, ad
     response = admin.post("/api/v1/services/", with_name, format="json")
     assert response.status_code == 201, response.content
     assert response.json()["oauth2"]["redirect_name"] == RUNAME
+
+
+# -- Keap: the code exchange sends the secret in the body, the refresh sends HTTP Basic -----
+@pytest.fixture
+def keap_like(oauth2_server, catalog_entry, admin):
+    oauth2_server.auto_approve = True
+    oauth2_server.register_client(CLIENT_ID, CLIENT_SECRET, [CALLBACK], scope="read",
+                                  token_endpoint_auth_method=("client_secret_post", "client_secret_basic"))
+    catalog_entry(_entry(oauth2_server, token_endpoint_auth_method="client_secret_post",
+                         refresh_endpoint_auth_method="client_secret_basic"))
+    response = admin.put("/api/v1/services/shape_api/client/", {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}, format="json")
+    assert response.status_code == 200, response.content
+    return oauth2_server
+
+
+def test_the_refresh_authenticates_the_client_its_own_way(keap_like, admin):
+    callback = give_consent(Client(), _connect(admin)["authorize_url"])
+    assert callback.status_code == 302 and Connection.objects.get(link_name="acme_main").status == "connected"
+    response = admin.post("/api/v1/connections/acme_main/refresh/")
+    assert response.status_code == 200, response.content
+    assert [(r["grant_type"], r["client_auth_method"]) for r in keap_like.token_requests] == [
+        ("authorization_code", "client_secret_post"), ("refresh_token", "client_secret_basic")]
+    assert "client_secret" not in keap_like.token_requests[-1]["form"]
+    assert invoke(admin, url="/api/me").json()["status_code"] == 200
+
+
+@pytest.mark.parametrize("oauth2", [
+    {"grant_type": "client_credentials", "refresh_endpoint_auth_method": "client_secret_basic"},
+    {"token_endpoint_auth_method": "private_key_jwt", "refresh_endpoint_auth_method": "client_secret_basic"},
+    {"refresh_endpoint_auth_method": "none"},
+])
+def test_a_refresh_method_needs_a_secret_sending_code_grant(oauth2):
+    from services_catalog.schema import SchemaError, ServiceDefinition  # noqa: PLC0415
+
+    data = {"link_name": "x_api", "name": "X", "auth_type": "oauth2", "base_url": "https://api.x.example",
+            "oauth2": {"authorize_url": "https://x.example/authorize", "token_url": "https://x.example/token", **oauth2}}
+    with pytest.raises(SchemaError) as caught:
+        ServiceDefinition.from_dict(data, source="t")
+    assert caught.value.field == "oauth2.refresh_endpoint_auth_method"

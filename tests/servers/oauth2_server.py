@@ -101,7 +101,7 @@ class Client(ClientMixin):
     client_secret: str | None
     redirect_uris: list[str]
     scope: str = ""
-    token_endpoint_auth_method: str = "client_secret_post"
+    token_endpoint_auth_method: str | tuple[str, ...] = "client_secret_post"
     grant_types: list[str] = field(
         default_factory=lambda: ["authorization_code", "refresh_token", "client_credentials"]
     )
@@ -139,8 +139,9 @@ class Client(ClientMixin):
         return secrets.compare_digest(self.client_secret, client_secret)
 
     def check_endpoint_auth_method(self, method, endpoint):
-        if endpoint == "token":
-            return method == self.token_endpoint_auth_method
+        if endpoint == "token":  # a tuple: a server taking either method (Keap)
+            allowed = self.token_endpoint_auth_method
+            return method in allowed if isinstance(allowed, tuple) else method == allowed
         if self.revocation_endpoint_auth_method:
             return method == self.revocation_endpoint_auth_method
         if self.token_endpoint_auth_method == "none":
@@ -287,7 +288,7 @@ class OAuth2ServerControl(ServerControl):
         client_secret: str | None,
         redirect_uris,
         scope: str = "",
-        token_endpoint_auth_method: str = "client_secret_post",
+        token_endpoint_auth_method: str | tuple[str, ...] = "client_secret_post",
         grant_types=("authorization_code", "refresh_token", "client_credentials"),
         revocation_endpoint_auth_method: str | None = None,
         public_key=None,
@@ -298,7 +299,8 @@ class OAuth2ServerControl(ServerControl):
         for a public PKCE client."""
         if isinstance(redirect_uris, str):
             redirect_uris = [redirect_uris]
-        if token_endpoint_auth_method not in _ALL_CLIENT_AUTH_METHODS:
+        if not set(token_endpoint_auth_method if isinstance(token_endpoint_auth_method, tuple)
+                   else [token_endpoint_auth_method]) <= set(_ALL_CLIENT_AUTH_METHODS):
             raise ValueError(f"unsupported auth method {token_endpoint_auth_method!r}")
         client = Client(
             client_id=client_id,

@@ -39,18 +39,20 @@ def encode_client_secret_query(client, method, uri, headers, body):
     return add_params_to_uri(uri, params), headers, ""
 
 
-def token_session(config: OAuth2Config, **kwargs) -> TokenSession:
-    """An Authlib session for the service's token endpoints (``kwargs``: redirect_uri, scope...)."""
+def token_session(config: OAuth2Config, *, refreshing: bool = False, **kwargs) -> TokenSession:
+    """An Authlib session for the service's token endpoints (``kwargs``: redirect_uri, scope...);
+    ``refreshing``: for the refresh grant, which may declare its own client authentication."""
     if config.token_endpoint_auth_method == "private_key_jwt":
         return private_key_jwt_session(config, **kwargs)
+    method = (refreshing and config.refresh_endpoint_auth_method) or config.token_endpoint_auth_method
     session = TokenSession(
         client_id=config.client_id,
         client_secret=config.client_secret,
-        token_endpoint_auth_method=config.token_endpoint_auth_method,
+        token_endpoint_auth_method=method,
         revocation_endpoint_auth_method=config.token_endpoint_auth_method,
         **kwargs,
     )
-    if config.token_endpoint_auth_method == "client_secret_query":
+    if method == "client_secret_query":
         session.register_client_auth_method(("client_secret_query", encode_client_secret_query))
     return session
 

@@ -166,6 +166,13 @@ class OAuth2Config(Shape):
         Field(description="none: client_id alone in the token request body (a public client with PKCE: Etsy); "
                           "client_secret_query: client_id and client_secret in the token URL's query (Marketo)."),
     ] = "client_secret_post"
+    refresh_endpoint_auth_method: Annotated[
+        Literal["client_secret_post", "client_secret_basic"] | None,
+        Field(title="Client authentication on refresh",
+              description="When the refresh grant wants another method than the code exchange (Keap's own library "
+                          "exchanges the code with the secret in the body and refreshes with HTTP Basic); defaults "
+                          "to token_endpoint_auth_method."),
+    ] = None
     authorize_params: StringMap = {}
     token_params: Annotated[TokenParams, Field(description="Sent in the body of every token request of the grant; "
                                                            "{placeholders} from the connection's config (Greenhouse: sub: \"{user_id}\").")] = {}
@@ -211,6 +218,12 @@ class OAuth2Config(Shape):
         reserved = sorted(RESERVED_TOKEN_PARAMS & {name.lower() for name in self.token_params})
         if reserved:
             raise FieldError("token_params", f"May not set {', '.join(reserved)}.")
+        if self.refresh_endpoint_auth_method and (
+                self.grant_type != "authorization_code"
+                or self.token_endpoint_auth_method not in ("client_secret_post", "client_secret_basic")):
+            raise FieldError("refresh_endpoint_auth_method",
+                             "Only an authorization_code grant whose client sends a secret (client_secret_post or "
+                             "client_secret_basic) may refresh with another method.")
         if self.refresh_url is None:
             object.__setattr__(self, "refresh_url", self.token_url)
         return self

@@ -41,7 +41,7 @@ def exchange_code(config: OAuth2Config, *, code: str, code_verifier: str | None,
 def refresh(config: OAuth2Config, refresh_token: str | None) -> dict:
     if not refresh_token:
         raise RefreshFailed("The provider gave no refresh token; reconnect to get a new access token.", terminal=True)
-    session = token_session(config)
+    session = token_session(config, refreshing=True)
     return call_token_endpoint(
         session.refresh_token, config.refresh_url, refresh_token=refresh_token, token_path=config.token_path, **token_params(config),
     )
