@@ -152,6 +152,11 @@ class OAuth2Config(Shape):
         Field(description="none: client_id alone in the token request body (a public client with PKCE: Etsy); "
                           "client_secret_query: client_id and client_secret in the token URL's query (Marketo)."),
     ] = "client_secret_post"
+    token_request_format: Annotated[Literal["form", "json"], ChoiceLabels(
+        form="Form-encoded (application/x-www-form-urlencoded)", json="A JSON object (application/json)"), Field(
+        description="How the token requests (code exchange, refresh, client credentials) carry their parameters: "
+                    "form-encoded as RFC 6749 says, or as one JSON object for a provider whose token endpoint reads "
+                    "only JSON. Revocation stays form-encoded (RFC 7009).")] = "form"
     authorize_params: StringMap = {}
     token_params: Annotated[TokenParams, Field(description="Sent in the body of every token request of the grant; "
                                                            "{placeholders} from the connection's config (Greenhouse: sub: \"{user_id}\").")] = {}
@@ -196,6 +201,10 @@ class OAuth2Config(Shape):
         reserved = sorted(RESERVED_TOKEN_PARAMS & {name.lower() for name in self.token_params})
         if reserved:
             raise FieldError("token_params", f"May not set {', '.join(reserved)}.")
+        if self.token_request_format == "json" and self.grant_type not in ("authorization_code", "client_credentials"):
+            raise FieldError("token_request_format", "Only the authorization_code and client_credentials grants send a JSON body.")
+        if self.token_request_format == "json" and self.token_endpoint_auth_method == "client_secret_query":
+            raise FieldError("token_request_format", "client_secret_query sends every parameter in the query, none in a body.")
         if self.refresh_url is None:
             object.__setattr__(self, "refresh_url", self.token_url)
         return self
