@@ -87,6 +87,24 @@ def test_client_secret_basic_keeps_its_header_and_revocation_stays_a_form(json_o
     assert all(r["status"] == 200 and r["headers"]["Content-Type"].startswith("application/x-www-form-urlencoded") for r in revocations)
 
 
+def test_a_private_key_jwt_assertion_joins_the_json_object(json_only, admin):
+    from tests.factories import new_key, oauth2_service  # noqa: PLC0415
+
+    pem, public = new_key()
+    json_only.register_client("cnx-client", None, [CALLBACK], scope="read", token_endpoint_auth_method="private_key_jwt", public_key=public)
+    data = oauth2_service(json_only, token_endpoint_auth_method="private_key_jwt", token_request_format="json", client_private_key=pem)
+    del data["oauth2"]["client_secret"]
+    assert admin.post("/api/v1/services/", data, format="json").status_code == 201
+    link = admin.post("/api/v1/connections/", {"name": "A", "link_name": "acme_main", "service": "acme_oauth", "scopes": ["read"]},
+                      format="json").json()["authorize_url"]
+    give_consent(Client(), link)
+    assert Connection.objects.get(link_name="acme_main").status == "connected"
+    [exchange] = json_only.token_requests
+    assert exchange["client_auth_method"] == "private_key_jwt" and exchange["form"] == {}
+    assert exchange["json"]["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    assert json_only.assertions[-1]["kind"] == "client" and json_only.assertions[-1]["claims"]["sub"] == "cnx-client"
+
+
 def test_client_credentials_with_token_params_as_json(json_only, catalog_entry, admin):
     """The declared token_params join the grant's own parameters in the JSON object."""
     json_only.register_client(CLIENT_ID, CLIENT_SECRET, [], scope="read")
