@@ -103,6 +103,8 @@ def _oauth2_rules_hold(block: dict, scopes: list, param_type: str) -> bool:
         and (grant == "authorization_code" or not block.get("keep_from_callback"))
         and (grant == "authorization_code" or not (block.get("uses_redirect_name") or block.get("redirect_name")))
         and (bool(block.get("uses_redirect_name")) == bool(block.get("redirect_name")))
+        and (block.get("token_request_format", "form") == "form"
+             or (grant in ("authorization_code", "client_credentials") and block.get("token_endpoint_auth_method") != "client_secret_query"))
         and all(TOKEN_PARAM.fullmatch(name) and name.lower() not in RESERVED_TOKEN_PARAMS for name in block.get("token_params", {}))
         and (not block.get("client_headers") or param_type == "header")
         and all(re.fullmatch(r"[A-Za-z0-9-]{1,100}", name)

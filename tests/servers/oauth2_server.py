@@ -18,7 +18,8 @@ Endpoints (all relative to the server's base URL):
 
 * ``GET  /oauth/authorize``  consent page (or immediate redirect if ``auto_approve``)
 * ``POST /oauth/authorize``  consent decision: form field ``confirm=yes|no``
-* ``POST /oauth/token``      token endpoint (authorization_code, refresh_token,
+* ``POST /oauth/token``      token endpoint, form-encoded or, with ``token_request_format = "json"``,
+  a JSON object body only (a form is refused with ``invalid_request``) (authorization_code, refresh_token,
   client_credentials, and the RFC 7523 JWT bearer grant: the assertion's signature is
   verified with the issuer client's ``public_key``); clients may authenticate with
   ``private_key_jwt`` (RFC 7523 section 2.2, verified the same way); and the RFC 7522
@@ -45,9 +46,11 @@ from lxml import etree
 from markupsafe import escape
 from signxml import XMLVerifier
 from signxml.exceptions import SignXMLException
+from werkzeug.datastructures import MultiDict
 
 from authlib.common.security import generate_token
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import (
     AuthorizationCodeMixin,
@@ -57,10 +60,12 @@ from authlib.oauth2.rfc6749 import (
     UnauthorizedClientError,
     ClientMixin,
     InvalidRequestError,
+    OAuth2Request,
     TokenMixin,
     UnsupportedTokenTypeError,
     grants,
 )
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
 from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
@@ -272,6 +277,9 @@ class OAuth2ServerControl(ServerControl):
         # body must carry (SuccessFactors), or None for none.
         self.saml_audiences: list[str] = []
         self.saml_company_id: str | None = None
+        # "json": the token endpoint reads only a JSON object body (monday.com's OAuth 2.1
+        # token endpoint, as its own material shows it); a form body is refused.
+        self.token_request_format = "form"
 
         # --- observations ---
         self._grant_attempts: Counter = Counter()
@@ -339,7 +347,7 @@ class OAuth2ServerControl(ServerControl):
     grant_attempts = snapshot("_grant_attempts", """Token requests received, by ``grant_type`` form value, including ones
         that failed or were answered by an injected fault.""")
     token_requests = snapshot("_token_requests", """One dict per token request: ``grant_type``, ``form`` (dict),
-        ``headers`` (dict), ``client_auth_method`` (as sent), ``time``.""")
+        ``json`` (the JSON object body, or None), ``args``, ``headers`` (dict), ``client_auth_method`` (as sent), ``time``.""")
     assertions = snapshot("_assertions", """Verified assertions, in order: ``kind`` (``grant`` or ``client``: JWTs,
         with ``header`` and ``claims``; ``saml``: with ``issuer``, ``subject``, ``audience``, ``recipient``, ``form``).""")
     revoked = snapshot("_revoked", """Token strings accepted by ``/oauth/revoke`` (RFC 7009 answers 200 even
@@ -370,25 +378,28 @@ class OAuth2ServerControl(ServerControl):
 
     # ----- internal recording --------------------------------------------- #
 
-    def _record_token_request(self, req) -> None:
+    def _record_token_request(self, req, body: dict | None = None) -> None:
+        """``body``: the parameters of a JSON object body (None: a form, or no JSON object)."""
         auth = req.headers.get("Authorization", "")
+        params = body if body is not None else req.form
         if auth.lower().startswith("basic "):
             method = "client_secret_basic"
-        elif req.form.get("client_assertion"):
+        elif params.get("client_assertion"):
             method = "private_key_jwt"
-        elif req.form.get("client_secret"):
+        elif params.get("client_secret"):
             method = "client_secret_post"
         elif req.args.get("client_secret"):
             method = "client_secret_query"
         else:
             method = "none"
-        grant_type = req.values.get("grant_type")  # Marketo's token request has it in the query
+        grant_type = params.get("grant_type") or req.args.get("grant_type")  # Marketo's has it in the query
         with self.lock:
             self._grant_attempts[grant_type] += 1
             self._token_requests.append(
                 {
                     "grant_type": grant_type,
                     "form": req.form.to_dict(flat=True),
+                    "json": body,
                     "args": req.args.to_dict(flat=True),
                     "headers": dict(req.headers),
                     "client_auth_method": method,
@@ -642,6 +653,36 @@ def _make_private_key_jwt(control: OAuth2ServerControl):
     return PrivateKeyJWTAuth()
 
 
+class _JsonTokenRequest(FlaskOAuth2Request):
+    """A token request whose parameters are a JSON object body: Authlib's grants and client
+    auth methods read them as they read a form (``payload`` and ``form``)."""
+
+    def __init__(self, request, body: dict):
+        super().__init__(request)
+        self.payload = BasicOAuth2Payload(body)
+        self._body = MultiDict(body)
+
+    @property
+    def form(self):
+        return self._body
+
+
+class _Server(AuthorizationServer):
+    def create_oauth2_request(self, request):
+        # A token request the endpoint built itself (a JSON body) is used as it is.
+        return request if isinstance(request, OAuth2Request) else super().create_oauth2_request(request)
+
+
+def json_object_body(req) -> dict | None:
+    """The parameters of a JSON object body whose values are strings, or None."""
+    if req.mimetype != "application/json":
+        return None
+    body = req.get_json(silent=True)
+    if not isinstance(body, dict) or not all(isinstance(v, str) for v in body.values()):
+        return None
+    return body
+
+
 class _PKCE(CodeChallenge):
     """Authlib's PKCE check (S256/plain verified whenever a challenge was sent),
     plus an on/off switch that makes a S256 challenge mandatory."""
@@ -779,7 +820,7 @@ def create_oauth2_server(**options) -> tuple[Flask, OAuth2ServerControl]:
             control.tokens.append(tok)
             control._grant_counts[grant_type] += 1
 
-    server = AuthorizationServer(app, query_client=query_client, save_token=save_token)
+    server = _Server(app, query_client=query_client, save_token=save_token)
 
     # Replace the config-driven generator so lifetime and refresh-token issuing
     # follow the control at request time instead of app.config at startup.
@@ -901,7 +942,11 @@ def create_oauth2_server(**options) -> tuple[Flask, OAuth2ServerControl]:
 
     @app.post("/oauth/token")
     def issue_token():
-        control._record_token_request(request)
+        body = json_object_body(request) if control.token_request_format == "json" else None
+        control._record_token_request(request, body)
+        if control.token_request_format == "json" and body is None:
+            return Response(json.dumps({"error": "invalid_request", "error_description": "The token endpoint takes a JSON object body."}),
+                            status=400, content_type="application/json")
         # Sleep outside the lock: concurrent requests all wait, then are
         # processed one at a time, so two refreshes with the same token
         # deterministically yield one success and one invalid_grant.
@@ -912,10 +957,11 @@ def create_oauth2_server(**options) -> tuple[Flask, OAuth2ServerControl]:
             time.sleep(control.slow_seconds)
         elif fault:
             return fault_response(fault)
-        if control.refresh_fault_invalid_grant and request.form.get("grant_type") == "refresh_token":
+        params = body if body is not None else request.form
+        if control.refresh_fault_invalid_grant and params.get("grant_type") == "refresh_token":
             return invalid_grant("The refresh token is invalid (injected).")
         with control.lock:
-            response = server.create_token_response()
+            response = server.create_token_response(_JsonTokenRequest(request, body) if body is not None else None)
         if control.token_response_extra and response.status_code == 200:
             response.set_data(json.dumps({**json.loads(response.get_data()), **control.token_response_extra}))
         return response

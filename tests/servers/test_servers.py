@@ -435,6 +435,24 @@ def cc_request(server, **kwargs):
     )
 
 
+def test_a_json_only_token_endpoint_refuses_a_form_and_reads_a_json_object(oauth2):
+    server, control = oauth2
+    control.token_request_format = "json"
+    fields = {"grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+    refused = cc_request(server, timeout=5)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_request"
+    not_object = requests.post(f"{server.url}/oauth/token", json=[fields], timeout=5)
+    assert not_object.status_code == 400 and control.grant_counts == {}
+    wrong_secret = requests.post(f"{server.url}/oauth/token", json={**fields, "client_secret": "nope"}, timeout=5)
+    assert wrong_secret.status_code == 401 and wrong_secret.json()["error"] == "invalid_client"
+    answer = requests.post(f"{server.url}/oauth/token", json=fields, timeout=5)
+    assert answer.status_code == 200 and answer.json()["access_token"]
+    assert control.grant_counts == {"client_credentials": 1}
+    recorded = control.token_requests
+    assert [r["json"] is None for r in recorded] == [True, True, False, False]
+    assert recorded[-1]["json"] == fields and recorded[-1]["form"] == {} and recorded[-1]["client_auth_method"] == "client_secret_post"
+
+
 def test_token_fault_500(oauth2):
     server, control = oauth2
     control.token_fault = "500"

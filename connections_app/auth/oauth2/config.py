@@ -173,6 +173,11 @@ class OAuth2Config(Shape):
                           "exchanges the code with the secret in the body and refreshes with HTTP Basic); defaults "
                           "to token_endpoint_auth_method."),
     ] = None
+    token_request_format: Annotated[Literal["form", "json"], ChoiceLabels(
+        form="Form-encoded (application/x-www-form-urlencoded)", json="A JSON object (application/json)"), Field(
+        description="How the token requests (code exchange, refresh, client credentials) carry their parameters: "
+                    "form-encoded as RFC 6749 says, or as one JSON object for a provider whose token endpoint reads "
+                    "only JSON. Revocation stays form-encoded (RFC 7009).")] = "form"
     authorize_params: StringMap = {}
     token_params: Annotated[TokenParams, Field(description="Sent in the body of every token request of the grant; "
                                                            "{placeholders} from the connection's config (Greenhouse: sub: \"{user_id}\").")] = {}
@@ -224,6 +229,10 @@ class OAuth2Config(Shape):
             raise FieldError("refresh_endpoint_auth_method",
                              "Only an authorization_code grant whose client sends a secret (client_secret_post or "
                              "client_secret_basic) may refresh with another method.")
+        if self.token_request_format == "json" and self.grant_type not in ("authorization_code", "client_credentials"):
+            raise FieldError("token_request_format", "Only the authorization_code and client_credentials grants send a JSON body.")
+        if self.token_request_format == "json" and self.token_endpoint_auth_method == "client_secret_query":
+            raise FieldError("token_request_format", "client_secret_query sends every parameter in the query, none in a body.")
         if self.refresh_url is None:
             object.__setattr__(self, "refresh_url", self.token_url)
         return self
