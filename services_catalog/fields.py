@@ -293,27 +293,26 @@ def origin_entry_of(url: str) -> str:
     return f"{scheme}://{host}:{port or DEFAULT_PORTS[scheme]}"
 
 
-# A config field of kind "url" holds a whole URL a person copies from the provider (Workday's
-# "Authorization Endpoint" on View API Clients): http(s), a host, an optional port and a path;
-# no user name, query or fragment, no backslash that a browser would read as "/". Its host
-# (and scheme and port) must be one of the field's own ``hosts``.
+# A URL field (a config field with ``url_hosts``) holds a whole URL a person copies from the
+# provider (Workday's "Authorization Endpoint" on View API Clients): http(s), a host, an
+# optional port and a path; no user name, query or fragment, no backslash that a browser would
+# read as "/". Its scheme, host and port must be one of the field's ``url_hosts``.
 CONFIG_URL_RE = re.compile(r"(?P<scheme>https?)://(?P<host>[A-Za-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?(?:/[A-Za-z0-9._~%!$&'()*+,;=:/-]*)?")
 CONFIG_URL_MAX_CHARS = 500
-# An entry of a URL field's hosts: an allowed-host entry without placeholders.
+# An entry of a URL field's url_hosts: an allowed-host entry without placeholders.
 ConfigUrlHost = Annotated[str, AfterValidator(check_host_pattern), Published(HOST_ENTRY_PATTERN)]
 
 
 class ConfigField(Shape):
     """A value each connection fills in (a data centre, a subdomain), used as ``{name}``; or,
-    with ``kind: url``, a whole URL the person copies from the provider."""
+    with ``url_hosts``, a whole URL the person copies from the provider."""
 
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
     display_name: str = ""
-    kind: Annotated[Literal["text", "url"], Field(
-        description="url: a whole http(s) URL copied from the provider, used as a whole URL of the auth block "
-                    "(Workday's Authorization Endpoint); its host must be one of hosts.")] = "text"
-    hosts: Annotated[tuple[ConfigUrlHost, ...], Field(
-        description="kind url: the hosts the URL may name (a leading '*.' allows subdomains).")] = ()
+    url_hosts: Annotated[tuple[ConfigUrlHost, ...], Field(
+        description="Makes this a URL field: its value is a whole http(s) URL copied from the provider (Workday's "
+                    "Authorization Endpoint), on one of these hosts ('*.' allows subdomains), used as a whole URL of "
+                    "the auth type's block.")] = ()
     choices: tuple[str, ...] = ()
     # What a person reads for each choice ("eu": "Europe"); a choice without one shows itself.
     choice_labels: dict[str, Annotated[str, StringConstraints(min_length=1, max_length=100)]] = {}
@@ -329,17 +328,12 @@ class ConfigField(Shape):
             re.compile(self.pattern)
         except re.error:
             raise FieldError("pattern", "Not a valid regular expression.") from None
-        if self.kind == "url":
-            if not self.hosts:
-                raise FieldError("hosts", "A URL field names the hosts its URL may point to.")
-            if self.choices or self.pattern != DEFAULT_CONFIG_PATTERN:
-                raise FieldError("kind", "A URL field is narrowed by its hosts, not by choices or a pattern.")
-        elif self.hosts:
-            raise FieldError("hosts", "Only a URL field (kind: url) takes hosts.")
-        for i, host in enumerate(self.hosts):
+        if self.is_url and (self.choices or self.pattern != DEFAULT_CONFIG_PATTERN):
+            raise FieldError("url_hosts", "A URL field is narrowed by its url_hosts, not by choices or a pattern.")
+        for i, host in enumerate(self.url_hosts):
             if "{" in host or "}" in host:
-                raise FieldError(f"hosts[{i}]", "A URL field's host cannot hold a placeholder.")
-        object.__setattr__(self, "hosts", tuple(dict.fromkeys(self.hosts)))
+                raise FieldError(f"url_hosts[{i}]", "A URL field's host cannot hold a placeholder.")
+        object.__setattr__(self, "url_hosts", tuple(dict.fromkeys(self.url_hosts)))
         for choice in self.choices:
             if self.validate_value(choice):
                 raise FieldError("choices", f"Choice {choice!r} is not allowed by the pattern.")
@@ -350,12 +344,17 @@ class ConfigField(Shape):
             raise FieldError("default", "Default is not one of the allowed values.")
         return self
 
+    @property
+    def is_url(self) -> bool:
+        """Whether the value is a whole URL (on one of ``url_hosts``) rather than a token."""
+        return bool(self.url_hosts)
+
     def validate_value(self, value: Any) -> str | None:
         """Return an error message for ``value``, or None when it is acceptable."""
         if not isinstance(value, str) or not value:
             return "This field is required."
-        if self.kind == "url":
-            return url_value_error(value, self.hosts)
+        if self.is_url:
+            return url_value_error(value, self.url_hosts)
         if self.choices and value not in self.choices:
             return f"Must be one of: {', '.join(self.choices)}."
         if not re.fullmatch(self.pattern, value) or not re.fullmatch(DEFAULT_CONFIG_PATTERN, value):

@@ -132,7 +132,7 @@ class _ServiceFields(Shape):
             object.__setattr__(self, "allowed_hosts", tuple(dict.fromkeys(self.allowed_hosts)))
         config_names = {f.name for f in self.config_fields}
         # A URL field's value is a whole URL: it may only be a whole URL of the auth type's block.
-        url_names = {f.name for f in self.config_fields if f.kind == "url"}
+        url_names = {f.name for f in self.config_fields if f.is_url}
         provided = set(auth.provided_names(self))
         urls = (("base_url", self.base_url), ("sample_url", self.sample_url), ("verify.path", self.verify and self.verify.path))
         hosts = (("allowed_hosts", host) for host in self.allowed_hosts)
@@ -142,7 +142,7 @@ class _ServiceFields(Shape):
                 if placeholder not in known:
                     raise FieldError(field_name, f"Placeholder {{{placeholder}}} is not a config field.")
                 if placeholder in url_names:
-                    raise FieldError(field_name, f"{{{placeholder}}} is a whole URL; only the {auth.section} block's URLs may be one.")
+                    raise FieldError(field_name, f"{{{placeholder}}} is a whole URL: only a URL of the auth type's block may be it.")
         block = getattr(self, auth.section) if auth.section else None
         for name in _url_fields(type(block)) if block is not None else ():
             value = getattr(block, name) or ""
@@ -152,7 +152,7 @@ class _ServiceFields(Shape):
                 if placeholder in url_names and value != f"{{{placeholder}}}":
                     raise FieldError(f"{auth.section}.{name}", f"{{{placeholder}}} is a whole URL: use it alone.")
             if value.startswith("{") and value[1:-1] not in url_names:
-                raise FieldError(f"{auth.section}.{name}", "Only a URL config field (kind: url) may start this URL.")
+                raise FieldError(f"{auth.section}.{name}", "Only a URL field (a config field with url_hosts) may start this URL.")
         return self
 
     # -- what the rest of the code asks -------------------------------------------------
@@ -300,11 +300,11 @@ def _plain_http_fields(data: Any, prefix: str = "") -> list[str]:
             name = f"{prefix}{key}"
             if isinstance(value, str) and key.endswith("url") and value.lower().startswith("http://"):
                 found.append(name)
-            elif key in ("allowed_hosts", "hosts") and isinstance(value, list):
+            elif key in ("allowed_hosts", "url_hosts") and isinstance(value, list):
                 found += [f"{name}[{i}]" for i, h in enumerate(value) if str(h).startswith("http://")]
             elif isinstance(value, Mapping):
                 found += _plain_http_fields(value, f"{name}.")
-            elif key == "config_fields" and isinstance(value, list):  # a URL field's hosts
+            elif key == "config_fields" and isinstance(value, list):  # a URL field's url_hosts
                 for i, item in enumerate(value):
                     found += _plain_http_fields(item, f"{name}[{i}].")
     return found

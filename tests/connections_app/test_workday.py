@@ -1,5 +1,5 @@
-"""Workday (services_catalog/providers/workday.yaml): the authorize URL is a config field of kind
-url, the Authorization Endpoint a tenant shows on View API Clients. Run end to end against
+"""Workday (services_catalog/providers/workday.yaml): the authorize URL is a URL field (a config
+field with url_hosts), the Authorization Endpoint a tenant shows on View API Clients. Run end to end against
 the Authlib server in tests/servers with the shipped entry pointed at it; and with the
 shipped entry itself up to the redirect to Workday."""
 
@@ -40,7 +40,7 @@ def workday_local(oauth2_server, catalog_entry, admin):
     entry = _shipped()
     fields = {f["name"]: f for f in entry["config_fields"]}
     fields["host"]["pattern"] = r"^127\.0\.0\.1$"
-    fields["authorization_endpoint"]["hosts"] = [f"http://127.0.0.1:{port}"]
+    fields["authorization_endpoint"]["url_hosts"] = [f"http://127.0.0.1:{port}"]
     entry.update(link_name="workday_local", base_url=f"http://{{host}}:{port}", docs_url="https://example.com/docs")
     entry["oauth2"]["token_url"] = f"{oauth2_server.url}/oauth/token"
     catalog_entry(entry)

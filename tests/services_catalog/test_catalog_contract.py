@@ -25,8 +25,8 @@ REQUIRED = [
 
 def example_value(field):
     """A value a person could give: the default, a choice, a URL on the field's first host."""
-    if field.kind == "url":
-        return "https://" + field.hosts[0].replace("*.", "acme.") + "/oauth/authorize"
+    if field.is_url:
+        return "https://" + field.url_hosts[0].replace("*.", "acme.") + "/oauth/authorize"
     return field.default or (field.choices[0] if field.choices else "example")
 
 

@@ -96,8 +96,8 @@ def test_host_matching(host, patterns, expected):
     assert host_matches(host, patterns) is expected
 
 
-# -- a config field of kind url: a whole URL the person copies (Workday's Authorization Endpoint) ------
-URL_FIELD = {"name": "endpoint", "display_name": "Authorization Endpoint", "kind": "url", "hosts": ["*.acme.example"]}
+# -- a URL field (a config field with url_hosts): a whole URL the person copies (Workday's Authorization Endpoint)
+URL_FIELD = {"name": "endpoint", "display_name": "Authorization Endpoint", "url_hosts": ["*.acme.example"]}
 CODE_FLOW = {"link_name": "acme", "name": "Acme", "auth_type": "oauth2", "base_url": "https://api.acme.example",
              "config_fields": [URL_FIELD, {"name": "tenant"}],
              "oauth2": {"authorize_url": "{endpoint}", "token_url": "https://api.acme.example/{tenant}/token"}}
@@ -137,10 +137,10 @@ def test_a_url_field_refuses_other_hosts_and_shapes(value):
     ({"oauth2": {**CODE_FLOW["oauth2"], "token_url": "{endpoint}/token"}}, "oauth2.token_url"),
     ({"oauth2": {**CODE_FLOW["oauth2"], "authorize_url": "{tenant}"}}, "oauth2.authorize_url"),
     ({"oauth2": {**CODE_FLOW["oauth2"], "revoke_url": "https://api.acme.example/{nope}/revoke"}}, "oauth2.revoke_url"),
-    ({"config_fields": [{**URL_FIELD, "hosts": []}]}, "config_fields[0].hosts"),
-    ({"config_fields": [{**URL_FIELD, "choices": ["https://a.acme.example/x"]}]}, "config_fields[0].kind"),
-    ({"config_fields": [{"name": "tenant", "hosts": ["acme.example"]}]}, "config_fields[0].hosts"),
-    ({"config_fields": [{**URL_FIELD, "hosts": ["{tenant}.acme.example"]}]}, "config_fields[0].hosts[0]"),
+    ({"config_fields": [{**URL_FIELD, "choices": ["https://a.acme.example/x"]}, {"name": "tenant"}]}, "config_fields[0].url_hosts"),
+    ({"config_fields": [{**URL_FIELD, "pattern": "^https://"}, {"name": "tenant"}]}, "config_fields[0].url_hosts"),
+    ({"config_fields": [{**URL_FIELD, "url_hosts": ["{tenant}.acme.example"]}, {"name": "tenant"}]}, "config_fields[0].url_hosts[0]"),
+    ({"config_fields": [{**URL_FIELD, "url_hosts": ["bad host"]}, {"name": "tenant"}]}, "config_fields[0].url_hosts[0]"),
 ])
 def test_a_url_field_may_only_be_a_whole_url_of_the_auth_block(change, field):
     with pytest.raises(SchemaError) as err:
@@ -149,9 +149,9 @@ def test_a_url_field_may_only_be_a_whole_url_of_the_auth_block(change, field):
 
 
 def test_the_shipped_catalog_names_url_field_hosts_over_https_only():
-    data = {**CODE_FLOW, "config_fields": [{**URL_FIELD, "hosts": ["http://login.acme.example:8080"]}, {"name": "tenant"}]}
+    data = {**CODE_FLOW, "config_fields": [{**URL_FIELD, "url_hosts": ["http://login.acme.example:8080"]}, {"name": "tenant"}]}
     with pytest.raises(SchemaError) as err:
         parse(data)
-    assert "config_fields[0].hosts[0]" in err.value.errors
+    assert "config_fields[0].url_hosts[0]" in err.value.errors
     local = ServiceDefinition.from_dict(data, source="extra.yaml", https_only=False)
     assert local.config_errors({"endpoint": "http://login.acme.example:8080/authorize", "tenant": "t"}) == {}

@@ -108,9 +108,9 @@ class ConnectionDetailsForm(CredentialFieldsMixin, DomainErrorsMixin, forms.Form
                     label=field.display_name, initial=field.default,
                     choices=[(c, choice_label(service, field, c)) for c in field.choices],
                 )
-            elif field.kind == "url":  # a whole URL copied from the provider (Workday's Authorization Endpoint)
+            elif field.is_url:  # a whole URL copied from the provider (Workday's Authorization Endpoint)
                 formfield = forms.CharField(label=field.display_name, initial=field.default, max_length=CONFIG_URL_MAX_CHARS,
-                                            widget=forms.URLInput, help_text=f"A URL on {', '.join(field.hosts)}.")
+                                            widget=forms.URLInput, help_text=f"A URL on {', '.join(field.url_hosts)}.")
             else:
                 formfield = forms.CharField(label=field.display_name, initial=field.default, max_length=63)
             formfield.widget.attrs["data-config"] = field.name
