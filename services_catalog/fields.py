@@ -18,8 +18,9 @@ LINK_NAME_PATTERN = r"^[a-z][a-z0-9_]{1,49}$"
 LINK_NAME_RE = re.compile(LINK_NAME_PATTERN)
 PLACEHOLDER_RE = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 # A config value is substituted into URLs and hosts, so it may only be a host label-ish
-# token: no "/", "@", ":" or "?" that could move a URL to another host.
-DEFAULT_CONFIG_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,61}[A-Za-z0-9])?$"
+# token: no "/", "@", ":" or "?" that could move a URL to another host ("_" inside: Workday's
+# tenant names, acme_dpt1).
+DEFAULT_CONFIG_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$"
 HOST_RE = re.compile(r"^(\*\.)?[a-z0-9{}_]([a-z0-9{}_.-]*[a-z0-9{}_])?$")
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 FORBIDDEN_DEFAULT_HEADERS = ("authorization", "host", "cookie", "content-length", "transfer-encoding")
@@ -213,47 +214,6 @@ class Scope(_Named):
     ] = "scope"
 
 
-class ConfigField(Shape):
-    """A value each connection fills in (a data centre, a subdomain), used as ``{name}``."""
-
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
-    display_name: str = ""
-    choices: tuple[str, ...] = ()
-    # What a person reads for each choice ("eu": "Europe"); a choice without one shows itself.
-    choice_labels: dict[str, Annotated[str, StringConstraints(min_length=1, max_length=100)]] = {}
-    default: str | None = None
-    # Not part of the API's answer: it only narrows what a connection may type.
-    pattern: Annotated[str, Field(exclude=True)] = DEFAULT_CONFIG_PATTERN
-
-    @model_validator(mode="after")
-    def _consistent(self) -> "ConfigField":
-        if not self.display_name:
-            object.__setattr__(self, "display_name", self.name)
-        try:
-            re.compile(self.pattern)
-        except re.error:
-            raise FieldError("pattern", "Not a valid regular expression.") from None
-        for choice in self.choices:
-            if self.validate_value(choice):
-                raise FieldError("choices", f"Choice {choice!r} is not allowed by the pattern.")
-        for choice in self.choice_labels:
-            if choice not in self.choices:
-                raise FieldError("choice_labels", f"{choice!r} is not one of the choices.")
-        if self.default is not None and self.validate_value(self.default):
-            raise FieldError("default", "Default is not one of the allowed values.")
-        return self
-
-    def validate_value(self, value: Any) -> str | None:
-        """Return an error message for ``value``, or None when it is acceptable."""
-        if not isinstance(value, str) or not value:
-            return "This field is required."
-        if self.choices and value not in self.choices:
-            return f"Must be one of: {', '.join(self.choices)}."
-        if not re.fullmatch(self.pattern, value) or not re.fullmatch(DEFAULT_CONFIG_PATTERN, value):
-            return "Contains characters that are not allowed here."
-        return None
-
-
 VERIFY_PATH_PATTERN = "^(?:/|https://)"
 
 
@@ -331,6 +291,92 @@ def origin_entry_of(url: str) -> str:
     if scheme == "https" and port in ("", "443"):
         return host
     return f"{scheme}://{host}:{port or DEFAULT_PORTS[scheme]}"
+
+
+# A URL field (a config field with ``url_hosts``) holds a whole URL a person copies from the
+# provider (Workday's "Authorization Endpoint" on View API Clients): http(s), a host, an
+# optional port and a path; no user name, query or fragment, no backslash that a browser would
+# read as "/". Its scheme, host and port must be one of the field's ``url_hosts``.
+CONFIG_URL_RE = re.compile(r"(?P<scheme>https?)://(?P<host>[A-Za-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?(?:/[A-Za-z0-9._~%!$&'()*+,;=:/-]*)?")
+CONFIG_URL_MAX_CHARS = 500
+# An entry of a URL field's url_hosts: an allowed-host entry without placeholders.
+ConfigUrlHost = Annotated[str, AfterValidator(check_host_pattern), Published(HOST_ENTRY_PATTERN)]
+
+
+class ConfigField(Shape):
+    """A value each connection fills in (a data centre, a subdomain), used as ``{name}``; or,
+    with ``url_hosts``, a whole URL the person copies from the provider."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    display_name: str = ""
+    url_hosts: Annotated[tuple[ConfigUrlHost, ...], Field(
+        description="Makes this a URL field: its value is a whole http(s) URL copied from the provider (Workday's "
+                    "Authorization Endpoint), on one of these hosts ('*.' allows subdomains), used as a whole URL of "
+                    "the auth type's block.")] = ()
+    choices: tuple[str, ...] = ()
+    # What a person reads for each choice ("eu": "Europe"); a choice without one shows itself.
+    choice_labels: dict[str, Annotated[str, StringConstraints(min_length=1, max_length=100)]] = {}
+    default: str | None = None
+    # Not part of the API's answer: it only narrows what a connection may type.
+    pattern: Annotated[str, Field(exclude=True)] = DEFAULT_CONFIG_PATTERN
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ConfigField":
+        if not self.display_name:
+            object.__setattr__(self, "display_name", self.name)
+        try:
+            re.compile(self.pattern)
+        except re.error:
+            raise FieldError("pattern", "Not a valid regular expression.") from None
+        if self.is_url and (self.choices or self.pattern != DEFAULT_CONFIG_PATTERN):
+            raise FieldError("url_hosts", "A URL field is narrowed by its url_hosts, not by choices or a pattern.")
+        for i, host in enumerate(self.url_hosts):
+            if "{" in host or "}" in host:
+                raise FieldError(f"url_hosts[{i}]", "A URL field's host cannot hold a placeholder.")
+        object.__setattr__(self, "url_hosts", tuple(dict.fromkeys(self.url_hosts)))
+        for choice in self.choices:
+            if self.validate_value(choice):
+                raise FieldError("choices", f"Choice {choice!r} is not allowed by the pattern.")
+        for choice in self.choice_labels:
+            if choice not in self.choices:
+                raise FieldError("choice_labels", f"{choice!r} is not one of the choices.")
+        if self.default is not None and self.validate_value(self.default):
+            raise FieldError("default", "Default is not one of the allowed values.")
+        return self
+
+    @property
+    def is_url(self) -> bool:
+        """Whether the value is a whole URL (on one of ``url_hosts``) rather than a token."""
+        return bool(self.url_hosts)
+
+    def validate_value(self, value: Any) -> str | None:
+        """Return an error message for ``value``, or None when it is acceptable."""
+        if not isinstance(value, str) or not value:
+            return "This field is required."
+        if self.is_url:
+            return url_value_error(value, self.url_hosts)
+        if self.choices and value not in self.choices:
+            return f"Must be one of: {', '.join(self.choices)}."
+        if not re.fullmatch(self.pattern, value) or not re.fullmatch(DEFAULT_CONFIG_PATTERN, value):
+            return "Contains characters that are not allowed here."
+        return None
+
+
+def url_value_error(value: str, hosts: tuple[str, ...]) -> str | None:
+    """Why ``value`` is not a URL on one of ``hosts`` (allowed-host entries: a bare host is
+    https on 443), or None."""
+    match = CONFIG_URL_RE.fullmatch(value) if len(value) <= CONFIG_URL_MAX_CHARS else None
+    if match is None:
+        return "Must be an https URL: a host and a path, without a user name, query or fragment."
+    scheme, host = match.group("scheme").lower(), match.group("host").lower().rstrip(".")
+    port = int(match.group("port") or DEFAULT_PORTS[scheme])
+    for entry in hosts:
+        allowed = HOST_ENTRY_RE.match(entry)
+        allowed_scheme = allowed.group("scheme") or "https"
+        allowed_port = int(allowed.group("port") or DEFAULT_PORTS[allowed_scheme])
+        if (scheme, port) == (allowed_scheme, allowed_port) and host_matches(host, (allowed.group("host"),)):
+            return None
+    return f"Must be a URL on {', '.join(hosts)}."
 
 
 def hostname_of(url: str) -> str:

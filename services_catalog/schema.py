@@ -39,6 +39,7 @@ from .fields import (
     Url,
     Verify,
     hostname_of,
+    is_url,
     origin_entry_of,
     host_matches,
 )
@@ -130,20 +131,28 @@ class _ServiceFields(Shape):
         else:
             object.__setattr__(self, "allowed_hosts", tuple(dict.fromkeys(self.allowed_hosts)))
         config_names = {f.name for f in self.config_fields}
+        # A URL field's value is a whole URL: it may only be a whole URL of the auth type's block.
+        url_names = {f.name for f in self.config_fields if f.is_url}
         provided = set(auth.provided_names(self))
         urls = (("base_url", self.base_url), ("sample_url", self.sample_url), ("verify.path", self.verify and self.verify.path))
-        for field_name, value in urls:
+        hosts = (("allowed_hosts", host) for host in self.allowed_hosts)
+        for field_name, value in (*urls, *hosts, *auth.templated_values(self)):
+            known = config_names | provided if field_name in dict(urls) else config_names
             for placeholder in PLACEHOLDER_RE.findall(value or ""):
-                if placeholder not in config_names | provided:
+                if placeholder not in known:
                     raise FieldError(field_name, f"Placeholder {{{placeholder}}} is not a config field.")
-        for host in self.allowed_hosts:
-            for placeholder in PLACEHOLDER_RE.findall(host):
-                if placeholder not in config_names:
-                    raise FieldError("allowed_hosts", f"Placeholder {{{placeholder}}} is not a config field.")
-        for field_name, value in auth.templated_values(self):
+                if placeholder in url_names:
+                    raise FieldError(field_name, f"{{{placeholder}}} is a whole URL: only a URL of the auth type's block may be it.")
+        block = getattr(self, auth.section) if auth.section else None
+        for name in _url_fields(type(block)) if block is not None else ():
+            value = getattr(block, name) or ""
             for placeholder in PLACEHOLDER_RE.findall(value):
                 if placeholder not in config_names:
-                    raise FieldError(field_name, f"Placeholder {{{placeholder}}} is not a config field.")
+                    raise FieldError(f"{auth.section}.{name}", f"Placeholder {{{placeholder}}} is not a config field.")
+                if placeholder in url_names and value != f"{{{placeholder}}}":
+                    raise FieldError(f"{auth.section}.{name}", f"{{{placeholder}}} is a whole URL: use it alone.")
+            if value.startswith("{") and value[1:-1] not in url_names:
+                raise FieldError(f"{auth.section}.{name}", "Only a URL field (a config field with url_hosts) may start this URL.")
         return self
 
     # -- what the rest of the code asks -------------------------------------------------
@@ -291,10 +300,13 @@ def _plain_http_fields(data: Any, prefix: str = "") -> list[str]:
             name = f"{prefix}{key}"
             if isinstance(value, str) and key.endswith("url") and value.lower().startswith("http://"):
                 found.append(name)
-            elif key == "allowed_hosts" and isinstance(value, list):
+            elif key in ("allowed_hosts", "url_hosts") and isinstance(value, list):
                 found += [f"{name}[{i}]" for i, h in enumerate(value) if str(h).startswith("http://")]
             elif isinstance(value, Mapping):
                 found += _plain_http_fields(value, f"{name}.")
+            elif key == "config_fields" and isinstance(value, list):  # a URL field's url_hosts
+                for i, item in enumerate(value):
+                    found += _plain_http_fields(item, f"{name}[{i}].")
     return found
 
 
@@ -361,6 +373,18 @@ def _templated_fields(model: type[Shape]) -> tuple[tuple[str, str], ...]:
         ):
             out.append((name, "model"))
     return tuple(out)
+
+
+@functools.cache
+def _url_fields(model: type[Shape]) -> tuple[str, ...]:
+    """The fields of an auth type's block that hold a URL (authorize_url, token_url, ...)."""
+    return tuple(name for name, info in model.model_fields.items() if _holds_url(info.rebuild_annotation()))
+
+
+def _holds_url(annotation: Any) -> bool:
+    if typing.get_origin(annotation) is Annotated:
+        return is_url(list(annotation.__metadata__)) or _holds_url(typing.get_args(annotation)[0])
+    return typing.get_origin(annotation) is not tuple and any(_holds_url(arg) for arg in typing.get_args(annotation))
 
 
 def _map_templated(model: Shape, fill) -> Any:

@@ -19,11 +19,19 @@ REQUIRED = [
     "dynamics365_business_central", "snowflake", "freshservice", "freshbooks", "ramp", "bigcommerce", "woocommerce",
     "customerio", "apollo", "pandadoc", "canva", "webex", "pipedrive_oauth",
     "github_enterprise_server", "gitlab_self_managed", "shopify_oauth", "shopify_client_credentials", "braze", "rippling",
+    "workday",
 ]
 
 
+def example_value(field):
+    """A value a person could give: the default, a choice, a URL on the field's first host."""
+    if field.is_url:
+        return "https://" + field.url_hosts[0].replace("*.", "acme.") + "/oauth/authorize"
+    return field.default or (field.choices[0] if field.choices else "example")
+
+
 def example_config(service):
-    config = {f.name: f.default or (f.choices[0] if f.choices else "example") for f in service.config_fields}
+    config = {f.name: example_value(f) for f in service.config_fields}
     return {**config, **example_kept(service, config)}
 
 
@@ -43,7 +51,7 @@ def example_kept(service, config):
 # their own pages could not be found to confirm the scheme), and Fitbit once Google switched its Web API
 # off, so the floor is the catalog as it stands. docs/CATALOG_SOURCES.md says which files were confirmed on the
 # providers' own pages, and lists the entries left out with the feature each one lacks.
-CONFIRMED_MINIMUM = 210
+CONFIRMED_MINIMUM = 217
 
 
 def test_catalog_has_the_confirmed_services_including_the_named_ones():
@@ -79,7 +87,7 @@ def test_entry(link_name):
     if service.aws:
         assert re.fullmatch(r"[a-z0-9-]+", filled.aws.service) and re.fullmatch(r"[a-z0-9-]+", filled.aws.region)
     if service.oauth2:
-        config = {f.name: f.default or (f.choices[0] if f.choices else "example") for f in service.config_fields}
+        config = {f.name: example_value(f) for f in service.config_fields}
         assert service.kept_values_error(config, example_kept(service, config)) is None
         if service.oauth2.grant_type == "jwt_bearer":
             assert urlsplit(filled.oauth2.assertion_audience or filled.oauth2.token_url).scheme == "https"

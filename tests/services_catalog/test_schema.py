@@ -94,3 +94,64 @@ def test_unknown_placeholder_is_refused():
 )
 def test_host_matching(host, patterns, expected):
     assert host_matches(host, patterns) is expected
+
+
+# -- a URL field (a config field with url_hosts): a whole URL the person copies (Workday's Authorization Endpoint)
+URL_FIELD = {"name": "endpoint", "display_name": "Authorization Endpoint", "url_hosts": ["*.acme.example"]}
+CODE_FLOW = {"link_name": "acme", "name": "Acme", "auth_type": "oauth2", "base_url": "https://api.acme.example",
+             "config_fields": [URL_FIELD, {"name": "tenant"}],
+             "oauth2": {"authorize_url": "{endpoint}", "token_url": "https://api.acme.example/{tenant}/token"}}
+
+
+def test_a_url_field_is_a_whole_authorize_url_on_its_own_hosts():
+    service = parse(CODE_FLOW)
+    good = {"endpoint": "https://login.acme.example/acme_t1/authorize", "tenant": "acme_t1"}
+    assert service.config_errors(good) == {}
+    filled = service.with_config(good)
+    assert filled.oauth2.authorize_url == good["endpoint"]
+    assert filled.oauth2.token_url == "https://api.acme.example/acme_t1/token"
+    assert service.config_errors({**good, "tenant": "a/b"}) == {"config.tenant": ["Contains characters that are not allowed here."]}
+
+
+@pytest.mark.parametrize("value", [
+    "http://login.acme.example/authorize",              # a bare host entry is https on 443
+    "https://login.acme.example:8443/authorize",         # another port
+    "https://acme.example/authorize",                   # "*." is subdomains only
+    "https://login.acme.example.evil.test/authorize",
+    "https://evil.test@login.acme.example/authorize",   # a user name
+    "https://evil.test\\@login.acme.example/authorize",
+    "https://login.acme.example/authorize?next=x",      # a query
+    "https://login.acme.example/authorize#x",
+    "https://login.acme.example/a b",
+    "//login.acme.example/authorize",
+    "https://login.acme.example/" + "a" * 500,
+])
+def test_a_url_field_refuses_other_hosts_and_shapes(value):
+    assert list(parse(CODE_FLOW).config_errors({"endpoint": value, "tenant": "t"})) == ["config.endpoint"]
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"base_url": "{endpoint}"}, "base_url"),
+    ({"sample_url": "https://api.acme.example/{endpoint}"}, "sample_url"),
+    ({"allowed_hosts": ["{endpoint}"]}, "allowed_hosts"),
+    ({"oauth2": {**CODE_FLOW["oauth2"], "token_url": "{endpoint}/token"}}, "oauth2.token_url"),
+    ({"oauth2": {**CODE_FLOW["oauth2"], "authorize_url": "{tenant}"}}, "oauth2.authorize_url"),
+    ({"oauth2": {**CODE_FLOW["oauth2"], "revoke_url": "https://api.acme.example/{nope}/revoke"}}, "oauth2.revoke_url"),
+    ({"config_fields": [{**URL_FIELD, "choices": ["https://a.acme.example/x"]}, {"name": "tenant"}]}, "config_fields[0].url_hosts"),
+    ({"config_fields": [{**URL_FIELD, "pattern": "^https://"}, {"name": "tenant"}]}, "config_fields[0].url_hosts"),
+    ({"config_fields": [{**URL_FIELD, "url_hosts": ["{tenant}.acme.example"]}, {"name": "tenant"}]}, "config_fields[0].url_hosts[0]"),
+    ({"config_fields": [{**URL_FIELD, "url_hosts": ["bad host"]}, {"name": "tenant"}]}, "config_fields[0].url_hosts[0]"),
+])
+def test_a_url_field_may_only_be_a_whole_url_of_the_auth_block(change, field):
+    with pytest.raises(SchemaError) as err:
+        parse({**CODE_FLOW, **change})
+    assert field in err.value.errors, err.value.errors
+
+
+def test_the_shipped_catalog_names_url_field_hosts_over_https_only():
+    data = {**CODE_FLOW, "config_fields": [{**URL_FIELD, "url_hosts": ["http://login.acme.example:8080"]}, {"name": "tenant"}]}
+    with pytest.raises(SchemaError) as err:
+        parse(data)
+    assert "config_fields[0].url_hosts[0]" in err.value.errors
+    local = ServiceDefinition.from_dict(data, source="extra.yaml", https_only=False)
+    assert local.config_errors({"endpoint": "http://login.acme.example:8080/authorize", "tenant": "t"}) == {}

@@ -317,3 +317,14 @@ def test_the_sap_successfactors_form_asks_for_the_saml_key_and_never_echoes_it(a
     assert "could not be read" in error_of(response, "credential_0")
     assert not Connection.objects.exists()  # the typed key comes back in that one answer only (house rule)
     assert "NOTAKEYNOTAKEY" not in admin_web.get("/connections/new/sap_successfactors/").content.decode()
+
+
+def test_a_url_config_field_is_a_url_input_that_names_its_hosts(admin_web):
+    # Workday: the Authorization Endpoint the tenant shows on View API Clients, a whole URL.
+    html = admin_web.get("/connections/new/workday/").content.decode()
+    assert re.search(r'<input type="url" name="config_authorization_endpoint" maxlength="500"', html), html
+    assert "*.workday.com, *.myworkday.com" in html
+    bad = admin_web.post("/connections/new/workday/", {
+        "name": "W", "link_name": "wd", "config_host": "wd2-impl-services1.workday.com", "config_tenant": "acme_dpt1",
+        "config_authorization_endpoint": "https://evil.example/acme_dpt1/authorize"})
+    assert bad.status_code == 400 and error_of(bad.content.decode(), "config_authorization_endpoint")

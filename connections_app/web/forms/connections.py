@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from services_catalog.fields import CONFIG_URL_MAX_CHARS
 from services_catalog.schema import ServiceDefinition
 
 from ... import selectors
@@ -107,6 +108,9 @@ class ConnectionDetailsForm(CredentialFieldsMixin, DomainErrorsMixin, forms.Form
                     label=field.display_name, initial=field.default,
                     choices=[(c, choice_label(service, field, c)) for c in field.choices],
                 )
+            elif field.is_url:  # a whole URL copied from the provider (Workday's Authorization Endpoint)
+                formfield = forms.CharField(label=field.display_name, initial=field.default, max_length=CONFIG_URL_MAX_CHARS,
+                                            widget=forms.URLInput, help_text=f"A URL on {', '.join(field.url_hosts)}.")
             else:
                 formfield = forms.CharField(label=field.display_name, initial=field.default, max_length=63)
             formfield.widget.attrs["data-config"] = field.name
