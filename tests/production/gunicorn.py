@@ -4,6 +4,7 @@ database; stop it at the end."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,6 +15,10 @@ import requests
 
 from tests.integration.processes import ROOT, database_url, redis_url
 
+# gunicorn's own line once it has bound: with port 0 the kernel picks a free port, so no other
+# process (the other test pass, an outbound connection) can take it between a check and the bind.
+LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:([0-9]+)")
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -22,9 +27,13 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, proc: subprocess.Popen, port: int, log_path: Path):
-        self.proc, self.port, self.log_path = proc, port, log_path
-        self.url = f"http://127.0.0.1:{port}"
+    def __init__(self, proc: subprocess.Popen, log_path: Path):
+        self.proc, self.log_path = proc, log_path
+        self.port: int | None = None
+        self.url = ""
+
+    def bound(self, port: int) -> None:
+        self.port, self.url = port, f"http://127.0.0.1:{port}"
 
     def log(self) -> str:
         return self.log_path.read_text()
@@ -56,22 +65,28 @@ class Gunicorns:
         )
 
     def start(self, name: str, *, wait: bool = True, **env) -> Server:
-        """Start a server; with ``wait``, return once every worker answers /healthz."""
-        port = free_port()
-        proc = self.run(name, GUNICORN_BIND=f"127.0.0.1:{port}", **env)
-        server = Server(proc, port, self.tmp_path / f"{name}.log")
+        """Start a server on a port of the kernel's choosing; return once it listens (its
+        ``url`` is known then) or, with ``wait``, once every worker answers /healthz."""
+        proc = self.run(name, GUNICORN_BIND="127.0.0.1:0", **env)
+        server = Server(proc, self.tmp_path / f"{name}.log")
         server.workers = int(self.env(name, **env)["GUNICORN_WORKERS"])
         self.servers.append(server)
+        self._wait(server, lambda: LISTENING.search(server.log()))
+        server.bound(int(LISTENING.search(server.log()).group(1)))
         if wait:
             self.wait_ready(server)
         return server
 
+    @classmethod
+    def wait_ready(cls, server: Server, timeout: float = 60) -> None:
+        cls._wait(server, lambda: server.log().count("Booting worker") >= server.workers and _answers(server.url), timeout)
+
     @staticmethod
-    def wait_ready(server: Server, timeout: float = 60) -> None:
+    def _wait(server: Server, ready, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
-        while server.log().count("Booting worker") < server.workers or not _answers(server.url):
+        while not ready():
             if server.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn on port {server.port} did not start:\n{server.log()[-3000:]}")
+                raise RuntimeError(f"gunicorn {server.url or ''} did not start:\n{server.log()[-3000:]}")
             time.sleep(0.1)
 
     def stop_all(self) -> None:
