@@ -117,7 +117,6 @@ ClientHeaders = dict[
     Annotated[str, StringConstraints(max_length=500), AfterValidator(_client_header_value), Published(CLIENT_HEADER_PATTERN)],
 ]
 
-# Values may hold {placeholders} filled from the connection's config (Greenhouse: "{user_id}").
 # RFC 7519's StringOrURI (and SAML's Audience): an absolute URL, or a bare name such as SAP
 # SuccessFactors' www.successfactors.com. Anything with a scheme must be a whole http(s) URL.
 _BARE_AUDIENCE = r"[A-Za-z0-9][A-Za-z0-9._~-]{0,252}"
@@ -132,6 +131,7 @@ def _audience(value: str) -> str:
 
 Audience = Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_audience), Published(AUDIENCE_PATTERN), TEMPLATED]
 
+# Values may hold {placeholders} filled from the connection's config (Greenhouse: "{user_id}").
 TokenParams = dict[Annotated[str, AfterValidator(_token_param_name)], Annotated[OneLine, TEMPLATED]]
 
 
