@@ -86,7 +86,8 @@ def with_client(service: ServiceDefinition, *, organisation: Organisation, custo
         client = ServiceClient.objects.filter(organisation=organisation, service_link_name=service.link_name).first()
         secret = client.read_secret("client_secret") if client else None
         client_id = client.client_id if client else None
-        extra = {"redirect_name": client.redirect_name} if client else None
+        # The client's other values the auth type names (eBay's redirect_name): ServiceClient columns.
+        extra = {name: getattr(client, name) for name in service.client_extra_names} if client else None
     return service.with_client(client_id, secret, extra)
 
 
